@@ -1,0 +1,5 @@
+//! The `trifecta` command line.
+
+fn main() -> std::process::ExitCode {
+    trifecta::cli::main()
+}
