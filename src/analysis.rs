@@ -90,10 +90,9 @@ impl Analyzer {
 
     /// Symbols of the file at `path` (absolute, inside the segment).
     pub fn symbols(&self, path: &Path) -> Result<FileSymbols, AnalyzeError> {
-        let file_rel = self
-            .segment
-            .relative(path)
-            .ok_or_else(|| AnalyzeError::NotFound(format!("{} is outside the segment", path.display())))?;
+        let file_rel = self.segment.relative(path).ok_or_else(|| {
+            AnalyzeError::NotFound(format!("{} is outside the segment", path.display()))
+        })?;
         let (source, meta) = self.read_source(path, &file_rel)?;
         if looks_binary(&source) {
             return Err(AnalyzeError::NotPython(format!(
@@ -160,17 +159,26 @@ impl Analyzer {
     /// Reads at most the size cap; the metadata is taken before the content, so a file that
     /// changes meanwhile is at worst a stale entry later, never a wrong one (the key hashes
     /// the bytes read).
-    fn read_source(&self, path: &Path, file_rel: &str) -> Result<(Vec<u8>, SourceMeta), AnalyzeError> {
+    fn read_source(
+        &self,
+        path: &Path,
+        file_rel: &str,
+    ) -> Result<(Vec<u8>, SourceMeta), AnalyzeError> {
         let read_error = |source| AnalyzeError::Read {
             file: file_rel.to_string(),
             source,
         };
-        let meta = std::fs::metadata(path).map_err(|_| AnalyzeError::NotFound(file_rel.to_string()))?;
+        let meta =
+            std::fs::metadata(path).map_err(|_| AnalyzeError::NotFound(file_rel.to_string()))?;
         if meta.is_dir() {
-            return Err(AnalyzeError::NotPython(format!("{file_rel} is a directory")));
+            return Err(AnalyzeError::NotPython(format!(
+                "{file_rel} is a directory"
+            )));
         }
         if !meta.is_file() {
-            return Err(AnalyzeError::NotPython(format!("{file_rel} is not a regular file")));
+            return Err(AnalyzeError::NotPython(format!(
+                "{file_rel} is not a regular file"
+            )));
         }
         if meta.len() > self.max_file_bytes {
             return Err(self.too_large(file_rel, meta.len()));

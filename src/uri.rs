@@ -39,15 +39,15 @@ impl SymbolUri {
         let rest = text
             .strip_prefix("sym://")
             .ok_or_else(|| invalid("expected a URI starting with sym://"))?;
-        let (language, rest) = rest
-            .split_once('/')
-            .ok_or_else(|| invalid("expected sym://python/mod/<module> or sym://python/type/<module>#<Name>"))?;
+        let (language, rest) = rest.split_once('/').ok_or_else(|| {
+            invalid("expected sym://python/mod/<module> or sym://python/type/<module>#<Name>")
+        })?;
         if language != "python" {
             return Err(invalid("only the python language is supported"));
         }
-        let (kind, target) = rest
-            .split_once('/')
-            .ok_or_else(|| invalid("expected mod/<module> or type/<module>#<Name> after sym://python/"))?;
+        let (kind, target) = rest.split_once('/').ok_or_else(|| {
+            invalid("expected mod/<module> or type/<module>#<Name> after sym://python/")
+        })?;
         match kind {
             "mod" => {
                 if target.contains('#') {
@@ -136,7 +136,15 @@ fn parse_dotted(text: &str) -> Result<String, String> {
     if text.is_empty() {
         return Err("the module or name is empty".into());
     }
+    if text.contains(['/', '\\']) {
+        return Err("paths are not allowed; use a dotted module name like pkg.mod".into());
+    }
     for part in text.split('.') {
+        if part.is_empty() {
+            return Err(
+                "empty name part: leading, trailing or doubled dots ('..') are not allowed".into(),
+            );
+        }
         if !is_identifier(part) {
             return Err(format!("'{}' is not a Python identifier", shorten(part)));
         }

@@ -417,3 +417,58 @@ fn persist_env_selects_the_backend() {
         assert_eq!(db_exists, role == "sqlite" || role == "default", "{role}");
     }
 }
+
+#[test]
+fn keys_are_segment_relative_versioned_and_content_addressed() {
+    use trifecta::cache::CACHE_VERSION;
+    let k = key("pkg/a.py", b"def f(): pass\n");
+    assert!(
+        k.as_str()
+            .starts_with(&format!("ast:v{CACHE_VERSION}:pkg/a.py:")),
+        "{k}"
+    );
+    assert_eq!(k.file_rel(), "pkg/a.py");
+    assert_eq!(k, key("pkg/a.py", b"def f(): pass\n"));
+    assert_ne!(k, key("pkg/a.py", b"def f(): pass \n"));
+    assert_ne!(k, key("pkg/b.py", b"def f(): pass\n"));
+    assert!(!k.as_str().contains("/tmp"));
+}
+
+#[test]
+fn segment_resolves_relative_paths_and_cache_files() {
+    let seg = TestSegment::new();
+    let root = seg.root();
+    let segment = &seg.segment;
+    assert_eq!(
+        segment.relative(&root.join("pkg").join("a.py")).as_deref(),
+        Some("pkg/a.py")
+    );
+    assert_eq!(segment.relative(root), None);
+    assert_eq!(segment.relative(&seg.base.join("outside.py")), None);
+    assert_eq!(
+        segment.relative(&root.join("..").join("seg").join("a.py")),
+        None
+    );
+
+    let db_name = segment
+        .db_path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        db_name.starts_with("ast_cache_") && db_name.ends_with(".db"),
+        "{db_name}"
+    );
+    assert!(
+        segment
+            .db_path()
+            .starts_with(root.join(".trifecta").join("cache"))
+    );
+    assert_eq!(segment.lock_path().parent(), segment.db_path().parent());
+
+    let file = root.join("file.txt");
+    std::fs::write(&file, "x").unwrap();
+    assert!(Segment::open(&file).is_err());
+    assert!(Segment::open(&seg.base.join("missing")).is_err());
+}

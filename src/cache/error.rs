@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Errors of the cache stack.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +44,32 @@ impl CacheError {
             }),
             CacheError::NeedsMigration { .. } => Some(super::Maintenance::Migrate),
             _ => None,
+        }
+    }
+
+    /// The file this error concerns, if any.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            CacheError::Corrupt { path, .. }
+            | CacheError::LockTimeout { path, .. }
+            | CacheError::NeedsMigration { path }
+            | CacheError::Io { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    /// The message with the file's name instead of its full path, for telemetry (no absolute
+    /// path may appear in an event).
+    pub fn redacted(&self) -> String {
+        let text = self.to_string();
+        match self.path() {
+            Some(path) => {
+                let name = path
+                    .file_name()
+                    .map_or_else(|| "<path>".into(), |n| n.to_string_lossy());
+                text.replace(path.to_string_lossy().as_ref(), &name)
+            }
+            None => text,
         }
     }
 

@@ -90,7 +90,12 @@ pub fn build_cache(config: CacheConfig) -> Result<CacheStack, CacheError> {
     let db_existed = db_path.exists();
     let sqlite = SqliteCache::new(db_path.clone(), config.sqlite, config.telemetry.clone());
     let lock = CacheLock::new(config.segment.lock_path());
-    let mut locked = LockedCache::new(Box::new(sqlite), lock, config.lock, config.telemetry.clone());
+    let mut locked = LockedCache::new(
+        Box::new(sqlite),
+        lock,
+        config.lock,
+        config.telemetry.clone(),
+    );
     if let Some(observer) = config.wait_observer {
         locked = locked.with_wait_observer(observer);
     }

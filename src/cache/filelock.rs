@@ -34,7 +34,9 @@ impl LockMode {
 #[derive(Debug)]
 pub enum LockError {
     /// Not acquired within the timeout; `waited` is how long we tried.
-    Timeout { waited: Duration },
+    Timeout {
+        waited: Duration,
+    },
     Io(std::io::Error),
 }
 
@@ -80,7 +82,14 @@ impl CacheLock {
         if let Some(handle) = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
             return Ok(handle);
         }
-        let open = |p: &Path| OpenOptions::new().read(true).write(true).create(true).truncate(false).open(p);
+        let open = |p: &Path| {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(p)
+        };
         Ok(Handle {
             main: open(&self.path)?,
             gate: open(&self.gate_path)?,
@@ -110,7 +119,10 @@ impl CacheLock {
     }
 
     fn give_back(&self, handle: Handle) {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(handle);
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(handle);
     }
 }
 
@@ -140,7 +152,11 @@ fn acquire_shared(handle: &Handle, started: Instant, timeout: Duration) -> Resul
     main
 }
 
-fn acquire_exclusive(handle: &Handle, started: Instant, timeout: Duration) -> Result<(), LockError> {
+fn acquire_exclusive(
+    handle: &Handle,
+    started: Instant,
+    timeout: Duration,
+) -> Result<(), LockError> {
     poll(started, timeout, || handle.gate.try_lock())?;
     let main = poll(started, timeout, || handle.main.try_lock());
     if main.is_err() {

@@ -24,7 +24,13 @@ impl InstrumentedCache {
         InstrumentedCache { inner, telemetry }
     }
 
-    fn emit(&self, cmd: &'static str, key: Option<&CacheKey>, elapsed: Duration, fill: impl FnOnce(&mut Event)) {
+    fn emit(
+        &self,
+        cmd: &'static str,
+        key: Option<&CacheKey>,
+        elapsed: Duration,
+        fill: impl FnOnce(&mut Event),
+    ) {
         self.telemetry.emit_timed(cmd, elapsed, |e| {
             if let Some(key) = key {
                 e.arg("cache_key", key.as_str());
@@ -57,13 +63,18 @@ impl AstCache for InstrumentedCache {
             }),
             Err(err) => self.emit("ast.cache.miss", Some(key), elapsed, |e| {
                 e.arg("reason", "error");
-                e.warnings.push(err.to_string());
+                e.warnings.push(err.redacted());
             }),
         }
         result
     }
 
-    fn put(&self, key: &CacheKey, source: &SourceMeta, value: &SymbolTable) -> Result<PutOutcome, CacheError> {
+    fn put(
+        &self,
+        key: &CacheKey,
+        source: &SourceMeta,
+        value: &SymbolTable,
+    ) -> Result<PutOutcome, CacheError> {
         let started = Instant::now();
         let result = self.inner.put(key, source, value);
         let elapsed = started.elapsed();
@@ -84,7 +95,7 @@ impl AstCache for InstrumentedCache {
             }
             Err(err) => self.emit("ast.cache.write", Some(key), elapsed, |e| {
                 e.result("written", false);
-                e.warnings.push(err.to_string());
+                e.warnings.push(err.redacted());
             }),
         }
         result
@@ -125,7 +136,8 @@ impl AstCache for InstrumentedCache {
             && report.expired + report.evicted > 0
         {
             self.emit("ast.cache.evict", None, started.elapsed(), |e| {
-                e.result("evicted", report.evicted).result("expired", report.expired);
+                e.result("evicted", report.evicted)
+                    .result("expired", report.expired);
             });
         }
         result

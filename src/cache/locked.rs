@@ -43,7 +43,12 @@ pub struct LockedCache {
 
 impl LockedCache {
     /// `inner` guarded by `lock`.
-    pub fn new(inner: Box<dyn AstCache>, lock: CacheLock, config: LockConfig, telemetry: Telemetry) -> Self {
+    pub fn new(
+        inner: Box<dyn AstCache>,
+        lock: CacheLock,
+        config: LockConfig,
+        telemetry: Telemetry,
+    ) -> Self {
         LockedCache {
             inner,
             lock,
@@ -120,7 +125,11 @@ impl LockedCache {
         op(self.inner.as_ref()).map(|value| (value, recovered))
     }
 
-    fn maintain_exclusive(&self, task: &Maintenance, name: &'static str) -> Result<Option<String>, CacheError> {
+    fn maintain_exclusive(
+        &self,
+        task: &Maintenance,
+        name: &'static str,
+    ) -> Result<Option<String>, CacheError> {
         let _guard = self.acquire(LockMode::Exclusive, name)?;
         self.inner.maintain(task)
     }
@@ -140,7 +149,12 @@ impl AstCache for LockedCache {
         }
     }
 
-    fn put(&self, key: &CacheKey, source: &SourceMeta, value: &SymbolTable) -> Result<PutOutcome, CacheError> {
+    fn put(
+        &self,
+        key: &CacheKey,
+        source: &SourceMeta,
+        value: &SymbolTable,
+    ) -> Result<PutOutcome, CacheError> {
         match self.run("put", |c| c.put(key, source, value)) {
             Ok((outcome, _)) => Ok(outcome),
             Err(CacheError::LockTimeout { .. }) => Ok(PutOutcome {

@@ -187,7 +187,8 @@ impl AstCache for MemoryCache {
         state
             .by_file
             .insert(key.file_rel().to_string(), key.as_str().to_string());
-        while (state.lru.len() as u64 > self.limits.max_entries || state.bytes > self.limits.max_bytes)
+        while (state.lru.len() as u64 > self.limits.max_entries
+            || state.bytes > self.limits.max_bytes)
             && state.pop_lru()
         {
             outcome.evicted += 1;

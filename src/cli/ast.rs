@@ -39,7 +39,11 @@ fn symbols_json(
     telemetry: &Telemetry,
     warnings: &mut Vec<String>,
 ) -> Result<serde_json::Value, CliError> {
-    let uri = SymbolUri::parse(&args.uri).map_err(uri_error)?;
+    let text = args
+        .uri
+        .to_str()
+        .ok_or_else(|| CliError::new("INVALID_URI", "invalid URI: not valid UTF-8"))?;
+    let uri = SymbolUri::parse(text).map_err(uri_error)?;
     let path = uri.resolve(segment).map_err(uri_error)?;
     let analyzer = open_analyzer(segment, args.cache.persist(), telemetry, warnings)?;
     let found = analyzer.symbols(&path).map_err(analyze_error)?;
@@ -105,7 +109,14 @@ fn emit_event(
     warnings: &[String],
 ) {
     telemetry.emit_timed("ast.symbols", started.elapsed(), |e| {
-        e.arg("uri", args.uri.chars().take(256).collect::<String>());
+        e.arg(
+            "uri",
+            args.uri
+                .to_string_lossy()
+                .chars()
+                .take(256)
+                .collect::<String>(),
+        );
         match outcome {
             Ok(value) => {
                 e.arg("file_rel", value["file_rel"].clone())
@@ -120,14 +131,23 @@ fn emit_event(
             }
         }
         e.warnings = warnings.iter().map(|w| strip_paths(w)).collect();
-        e.extra("parse_errors", outcome.as_ref().ok().map(|v| v["parse_errors"].clone()));
+        e.extra(
+            "parse_errors",
+            outcome.as_ref().ok().map(|v| v["parse_errors"].clone()),
+        );
     });
 }
 
 /// Warnings may quote paths; telemetry never carries absolute paths.
 fn strip_paths(text: &str) -> String {
     text.split_whitespace()
-        .map(|word| if word.starts_with('/') { "<path>" } else { word })
+        .map(|word| {
+            if word.starts_with('/') {
+                "<path>"
+            } else {
+                word
+            }
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }

@@ -3,9 +3,9 @@
 use serde_json::{Value, json};
 use std::process::ExitCode;
 
+use super::CacheCommand;
 use super::context::{open_segment, open_telemetry};
 use super::output::{CliError, fail, print_json};
-use super::CacheCommand;
 use crate::cache::{AstCache, CacheConfig, CacheStats, Maintenance, build_cache};
 use crate::segment::Segment;
 use crate::telemetry::Level;
@@ -13,7 +13,9 @@ use crate::telemetry::Level;
 /// Runs a maintenance command; exit 1 on error or a failed check.
 pub fn run(command: &CacheCommand) -> ExitCode {
     let (common, repair) = match command {
-        CacheCommand::Stats(args) | CacheCommand::Gc(args) | CacheCommand::Clear(args) => (args, false),
+        CacheCommand::Stats(args) | CacheCommand::Gc(args) | CacheCommand::Clear(args) => {
+            (args, false)
+        }
         CacheCommand::Check(args) => (&args.common, args.repair),
     };
     let result = open_segment(&common.segment).and_then(|segment| {
@@ -36,7 +38,11 @@ pub fn run(command: &CacheCommand) -> ExitCode {
             } else {
                 println!("{}", outcome.text);
             }
-            if outcome.ok { ExitCode::SUCCESS } else { ExitCode::from(1) }
+            if outcome.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
         }
         Err(err) => fail(&err, common.json),
     }
@@ -64,10 +70,18 @@ fn internal(err: crate::cache::CacheError) -> CliError {
 fn no_database(command: &CacheCommand, segment: &Segment) -> Outcome {
     let path = segment.db_path().display().to_string();
     let json = match command {
-        CacheCommand::Stats(_) => json!({"status": "ok", "exists": false, "db_path": path, "stats": CacheStats::default()}),
-        CacheCommand::Check(_) => json!({"status": "ok", "exists": false, "db_path": path, "result": "ok"}),
-        CacheCommand::Gc(_) => json!({"status": "ok", "exists": false, "db_path": path, "expired": 0, "evicted": 0}),
-        CacheCommand::Clear(_) => json!({"status": "ok", "exists": false, "db_path": path, "removed": 0}),
+        CacheCommand::Stats(_) => {
+            json!({"status": "ok", "exists": false, "db_path": path, "stats": CacheStats::default()})
+        }
+        CacheCommand::Check(_) => {
+            json!({"status": "ok", "exists": false, "db_path": path, "result": "ok"})
+        }
+        CacheCommand::Gc(_) => {
+            json!({"status": "ok", "exists": false, "db_path": path, "expired": 0, "evicted": 0})
+        }
+        CacheCommand::Clear(_) => {
+            json!({"status": "ok", "exists": false, "db_path": path, "removed": 0})
+        }
     };
     Outcome {
         json,
@@ -104,7 +118,10 @@ fn stats(cache: &dyn AstCache, segment: &Segment) -> Result<Outcome, CliError> {
 fn format_time(unix_s: Option<i64>) -> String {
     unix_s
         .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| "-".into())
 }
 
@@ -114,7 +131,10 @@ fn check(cache: &dyn AstCache, repair: bool) -> Result<Outcome, CliError> {
         let text = if report.ok {
             "integrity_check: ok".to_string()
         } else {
-            format!("integrity_check FAILED: {} (run with --repair to quarantine and rebuild)", report.result)
+            format!(
+                "integrity_check FAILED: {} (run with --repair to quarantine and rebuild)",
+                report.result
+            )
         };
         return Ok(Outcome {
             json: json!({"status": if report.ok {"ok"} else {"corrupt"}, "exists": true, "result": report.result, "repaired": false}),
@@ -145,7 +165,10 @@ fn gc(cache: &dyn AstCache) -> Result<Outcome, CliError> {
     let report = cache.gc().map_err(internal)?;
     Ok(Outcome {
         json: json!({"status": "ok", "exists": true, "expired": report.expired, "evicted": report.evicted}),
-        text: format!("removed {} expired and {} evicted entries", report.expired, report.evicted),
+        text: format!(
+            "removed {} expired and {} evicted entries",
+            report.expired, report.evicted
+        ),
         ok: true,
     })
 }

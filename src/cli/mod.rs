@@ -7,6 +7,7 @@ mod ctx;
 mod output;
 
 use clap::{Args, Parser, Subcommand};
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -90,7 +91,8 @@ fn parse_level(text: &str) -> Result<Level, String> {
 #[derive(Debug, Args)]
 pub struct SymbolsArgs {
     /// sym://python/mod/<dotted.module> or sym://python/type/<dotted.module>#<Name>
-    pub uri: String,
+    // An `OsString`: bytes that are not UTF-8 get `INVALID_URI` JSON, not a clap usage error.
+    pub uri: OsString,
     /// Segment directory.
     #[arg(long, default_value = ".")]
     pub segment: PathBuf,
@@ -101,8 +103,9 @@ pub struct SymbolsArgs {
 #[derive(Debug, Args)]
 pub struct SearchArgs {
     /// The query (at least 2 characters).
+    // An `OsString`: bytes that are not UTF-8 get `INVALID_QUERY`, not a clap usage error.
     #[arg(short = 'q', long = "query")]
-    pub query: String,
+    pub query: OsString,
     /// Segment directory.
     #[arg(short = 's', long = "segment", default_value = ".")]
     pub segment: PathBuf,
@@ -135,9 +138,18 @@ pub struct CheckArgs {
     pub repair: bool,
 }
 
-/// Parses the arguments and runs the command.
+/// Parses the process arguments and runs the command.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    main_from(std::env::args_os())
+}
+
+/// Parses `args` (the first is the program name) and runs the command.
+pub fn main_from<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = Cli::parse_from(args);
     match cli.command {
         Command::Ast(AstCommand::Symbols(args)) => ast::run(&args),
         Command::Ctx(CtxCommand::Search(args)) => ctx::run(&args),

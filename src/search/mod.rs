@@ -5,8 +5,10 @@
 //! scores 1 per matching line, at most 10 per document. So any name or title match outranks
 //! any body match.
 
+mod run;
 mod walk;
 
+pub use run::{SearchOutcome, search_segment};
 pub use walk::{MAX_FILES, SegmentFiles, list_files};
 
 use serde::Serialize;
@@ -103,12 +105,17 @@ fn qualname_score(query: &Query, qualname: &str) -> u32 {
 }
 
 /// Body score of a text: matching lines, capped; and the first matching line (1-based).
+/// The text is decoded and lowercased once (the same as line by line: `\n` is neither cased
+/// nor case-ignorable), and a text that holds no term is rejected in one pass.
 fn body_score(query: &Query, text: &[u8]) -> (u32, u32) {
+    let lower = String::from_utf8_lossy(text).to_lowercase();
+    if !query.terms.iter().any(|t| lower.contains(t.as_str())) {
+        return (0, 0);
+    }
     let mut score = 0;
     let mut first = 0;
-    for (index, line) in text.split(|&b| b == b'\n').enumerate() {
-        let lower = String::from_utf8_lossy(line).to_lowercase();
-        if query.terms.iter().any(|t| lower.contains(t.as_str())) {
+    for (index, line) in lower.split('\n').enumerate() {
+        if query.terms.iter().any(|t| line.contains(t.as_str())) {
             score += BODY_LINE_SCORE;
             if first == 0 {
                 first = index as u32 + 1;
@@ -130,7 +137,12 @@ fn kind_name(kind: SymbolKind) -> &'static str {
 }
 
 /// Hits in one Python file: symbols whose name matches, else a body hit for the file.
-pub fn score_python(query: &Query, file_rel: &str, table: &SymbolTable, source: &[u8]) -> Vec<SearchHit> {
+pub fn score_python(
+    query: &Query,
+    file_rel: &str,
+    table: &SymbolTable,
+    source: &[u8],
+) -> Vec<SearchHit> {
     let mut hits: Vec<SearchHit> = table
         .symbols
         .iter()

@@ -133,7 +133,6 @@ fn holds_statements(kind: &str) -> bool {
             | "else_clause"
             | "try_statement"
             | "except_clause"
-            | "except_group_clause"
             | "finally_clause"
             | "with_statement"
             | "for_statement"

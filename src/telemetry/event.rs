@@ -80,7 +80,11 @@ impl Serialize for EventLine<'_> {
         map.serialize_entry("timing_ms", &self.event.timing_ms())?;
         map.serialize_entry("timing_us", &self.event.timing_us)?;
         map.serialize_entry("warnings", &self.event.warnings)?;
-        let x = if self.with_extras { &self.event.x } else { &empty };
+        let x = if self.with_extras {
+            &self.event.x
+        } else {
+            &empty
+        };
         map.serialize_entry("x", x)?;
         map.end()
     }

@@ -46,7 +46,9 @@ impl std::str::FromStr for Level {
             "off" => Ok(Level::Off),
             "lite" => Ok(Level::Lite),
             "full" => Ok(Level::Full),
-            other => Err(format!("unknown telemetry level '{other}' (expected off, lite or full)")),
+            other => Err(format!(
+                "unknown telemetry level '{other}' (expected off, lite or full)"
+            )),
         }
     }
 }
@@ -91,7 +93,11 @@ impl TelemetryConfig {
 
 fn default_run_id() -> String {
     let now = time::OffsetDateTime::now_utc();
-    format!("{}-{}", now.unix_timestamp_nanos() / 1_000_000, std::process::id())
+    format!(
+        "{}-{}",
+        now.unix_timestamp_nanos() / 1_000_000,
+        std::process::id()
+    )
 }
 
 struct Shared {
@@ -110,7 +116,9 @@ pub struct Telemetry {
 
 impl std::fmt::Debug for Telemetry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Telemetry").field("enabled", &self.is_enabled()).finish()
+        f.debug_struct("Telemetry")
+            .field("enabled", &self.is_enabled())
+            .finish()
     }
 }
 

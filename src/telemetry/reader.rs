@@ -44,7 +44,9 @@ pub fn read_dir(dir: &Path) -> std::io::Result<EventsRead> {
         for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             match serde_json::from_slice::<serde_json::Value>(line) {
                 Ok(value) if value.is_object() => read.events.push(value),
-                _ => read.unparsable.push(String::from_utf8_lossy(line).into_owned()),
+                _ => read
+                    .unparsable
+                    .push(String::from_utf8_lossy(line).into_owned()),
             }
         }
         read.files.push(path);

@@ -7,7 +7,7 @@
 //! to a renamed file stay there: nothing is lost and no file is rewritten.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{Seek, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -42,7 +42,7 @@ impl JsonlSink {
     /// Appends one complete line (the caller includes the trailing newline).
     pub fn append(&mut self, line: &[u8]) -> std::io::Result<()> {
         self.file.write_all(line)?;
-        let end = self.file.seek(SeekFrom::Current(0))?;
+        let end = self.file.stream_position()?;
         if end >= self.max_bytes {
             self.rotate_or_follow()?;
         }
@@ -65,7 +65,11 @@ impl JsonlSink {
         if still_live && ours.len() >= self.max_bytes {
             self.rotations += 1;
             let stamp = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
-            let name = format!("events-{stamp}-{}-{}.jsonl", std::process::id(), self.rotations);
+            let name = format!(
+                "events-{stamp}-{}-{}.jsonl",
+                std::process::id(),
+                self.rotations
+            );
             std::fs::rename(&self.path, self.dir.join(name))?;
         }
         if !still_live || ours.len() >= self.max_bytes {

@@ -105,7 +105,12 @@ impl TestSegment {
 
     /// A cache configuration with explicit persistence and this test's telemetry.
     pub fn config(&self, persist: bool) -> CacheConfig {
-        let mut config = CacheConfig::new(self.segment.clone(), self.telemetry());
+        self.config_with(persist, self.telemetry())
+    }
+
+    /// A cache configuration with explicit persistence and the given telemetry.
+    pub fn config_with(&self, persist: bool, telemetry: Telemetry) -> CacheConfig {
+        let mut config = CacheConfig::new(self.segment.clone(), telemetry);
         config.persist = Some(persist);
         config
     }
@@ -138,6 +143,37 @@ pub fn read_events(dir: &Path) -> Vec<Value> {
         read.unparsable
     );
     read.events
+}
+
+/// Every string anywhere inside `value`, keys included.
+pub fn strings(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+        Value::Object(map) => {
+            for (k, v) in map {
+                out.push(k.clone());
+                strings(v, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// No string in `event` starts with `/`, and none contains one of the `forbidden` paths.
+pub fn assert_no_paths(event: &Value, forbidden: &[&Path]) {
+    let mut all = Vec::new();
+    strings(event, &mut all);
+    for s in &all {
+        assert!(!s.starts_with('/'), "absolute path {s:?} in {event}");
+        for path in forbidden {
+            let path = path.to_string_lossy();
+            assert!(
+                !s.contains(path.as_ref()),
+                "path {path} inside {s:?} in {event}"
+            );
+        }
+    }
 }
 
 /// Events named `cmd`.
@@ -316,7 +352,8 @@ impl Rng {
     }
 }
 
-/// The `*.corrupt-*` quarantine files in the segment's cache directory.
+/// The quarantined database files (`<db>.corrupt-*`, without their `-wal`/`-shm` companions)
+/// in the segment's cache directory.
 pub fn quarantined_files(segment: &Segment) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(segment.cache_dir()) else {
         return Vec::new();
@@ -326,7 +363,7 @@ pub fn quarantined_files(segment: &Segment) -> Vec<PathBuf> {
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.contains(".corrupt-"))
+                .is_some_and(|n| n.contains(".db.corrupt-"))
         })
         .collect();
     found.sort();

@@ -94,7 +94,9 @@ pub struct SqliteCache {
     pending: Mutex<Pending>,
     puts: AtomicU64,
     /// Identity of the file an operation last found corrupt: recovery skips the quarantine
-    /// when another process has already replaced that file.
+    /// when another process or thread has already replaced that file. It is kept (not
+    /// cleared) by a recovery, so every thread that found the same file corrupt sees that it
+    /// was replaced.
     corrupt_file: Mutex<Option<Option<pool::FileId>>>,
 }
 
@@ -123,6 +125,39 @@ impl SqliteCache {
         self.pool.busy_retries()
     }
 
+    /// The pragmas a cache connection runs with, read back from one (for reports).
+    pub fn pragmas(&self) -> Result<Vec<(String, String)>, CacheError> {
+        const NAMES: [&str; 7] = [
+            "journal_mode",
+            "synchronous",
+            "journal_size_limit",
+            "wal_autocheckpoint",
+            "page_size",
+            "user_version",
+            "temp_store",
+        ];
+        self.with_conn(|conn| {
+            NAMES
+                .iter()
+                .map(|name| {
+                    let value: rusqlite::types::Value =
+                        conn.query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))?;
+                    let text = match value {
+                        rusqlite::types::Value::Integer(i) => i.to_string(),
+                        rusqlite::types::Value::Text(t) => t,
+                        other => format!("{other:?}"),
+                    };
+                    Ok((name.to_string(), text))
+                })
+                .collect()
+        })
+    }
+
+    /// The shared busy-retry counter, readable after the cache is boxed in a stack.
+    pub fn busy_retry_counter(&self) -> Arc<AtomicU64> {
+        self.pool.busy_retry_counter()
+    }
+
     /// Runs `op` on a pooled connection, classifying SQLite errors.
     fn with_conn<T>(
         &self,
@@ -133,9 +168,12 @@ impl SqliteCache {
             generation,
             fresh_generation,
         } = self.pool.checkout().map_err(|e| self.classify(e))?;
-        if fresh_generation && let Err(err) = self.validate_new_generation(&conn) {
-            self.pool.invalidate();
-            return Err(err);
+        if fresh_generation {
+            if let Err(err) = self.validate_new_generation(&conn) {
+                self.pool.invalidate();
+                return Err(err);
+            }
+            self.pool.mark_validated(generation);
         }
         let result = op(&mut conn).map_err(|e| self.classify_cache_error(e));
         match &result {
@@ -174,12 +212,17 @@ impl SqliteCache {
     }
 
     fn corrupt(&self, message: String) -> CacheError {
-        *self.corrupt_file.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some(pool::file_id(&self.path));
+        self.note_corrupt_file();
         CacheError::Corrupt {
             path: self.path.clone(),
             message,
         }
+    }
+
+    /// Records the file now at the path as the one found corrupt.
+    fn note_corrupt_file(&self) {
+        *self.corrupt_file.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(pool::file_id(&self.path));
     }
 
     /// Maps SQLite's corruption codes to [`CacheError::Corrupt`] and lock codes to `Busy`.
@@ -225,7 +268,7 @@ impl SqliteCache {
             pending.ops() >= FLUSH_AFTER_OPS || since.elapsed() >= self.config.flush_interval
         };
         if due {
-            let _ = self.flush_pending();
+            let _ = self.flush(false);
         }
     }
 
@@ -242,15 +285,26 @@ impl SqliteCache {
 
     /// Writes the batched counters and access times in one transaction.
     pub fn flush_pending(&self) -> Result<(), CacheError> {
+        self.flush(true)
+    }
+
+    /// Writes the batch. Without `wait` it gives up at once when another writer holds the
+    /// lock and keeps the batch for later: a lookup never queues behind a writer just to
+    /// record itself.
+    fn flush(&self, wait: bool) -> Result<(), CacheError> {
         let pending = self.take_pending();
         if pending.ops() == 0 && pending.touched.is_empty() {
             return Ok(());
         }
         let result = self.with_conn(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            write_pending(&tx, &pending, 0, 0)?;
-            tx.commit()?;
-            Ok(())
+            if !wait {
+                self.pool.set_wait_on_busy(conn, false)?;
+            }
+            let written = commit_pending(conn, &pending);
+            if !wait {
+                self.pool.set_wait_on_busy(conn, true)?;
+            }
+            Ok(written?)
         });
         if result.is_err() {
             self.restore_pending(pending);
@@ -279,7 +333,12 @@ impl SqliteCache {
             });
     }
 
-    fn lookup(&self, conn: &Connection, key: &CacheKey, source: &SourceMeta) -> Result<(Lookup, bool), CacheError> {
+    fn lookup(
+        &self,
+        conn: &Connection,
+        key: &CacheKey,
+        source: &SourceMeta,
+    ) -> Result<(Lookup, bool), CacheError> {
         let mut stmt = conn.prepare_cached(
             "SELECT src_mtime_ns, src_size, value, checksum, accessed_s FROM entries WHERE key = ?1",
         )?;
@@ -295,9 +354,14 @@ impl SqliteCache {
             })
             .optional()?;
         let Some((mtime_ns, size, value, checksum, accessed_s)) = row else {
-            let mut by_file = conn.prepare_cached("SELECT 1 FROM entries WHERE file_rel = ?1 LIMIT 1")?;
+            let mut by_file =
+                conn.prepare_cached("SELECT 1 FROM entries WHERE file_rel = ?1 LIMIT 1")?;
             let stale = by_file.exists([key.file_rel()])?;
-            let reason = if stale { MissReason::Stale } else { MissReason::KeyMiss };
+            let reason = if stale {
+                MissReason::Stale
+            } else {
+                MissReason::KeyMiss
+            };
             return Ok((Lookup::Miss(reason), false));
         };
         if mtime_ns != source.mtime_ns || size as u64 != source.size {
@@ -321,11 +385,7 @@ impl SqliteCache {
 
     fn quarantine(&self, reason: &str) -> Result<Option<String>, CacheError> {
         self.pool.invalidate();
-        let seen = self
-            .corrupt_file
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let seen = *self.corrupt_file.lock().unwrap_or_else(|p| p.into_inner());
         if seen.is_some_and(|failed| failed != pool::file_id(&self.path)) {
             return Ok(None);
         }
@@ -487,9 +547,7 @@ impl AstCache for SqliteCache {
 
     fn clear(&self) -> Result<u64, CacheError> {
         let _ = self.flush_pending();
-        let entries = self
-            .with_conn(|conn| Ok(read_totals(conn)?.0))
-            .unwrap_or(0);
+        let entries = self.with_conn(|conn| Ok(read_totals(conn)?.0)).unwrap_or(0);
         self.pool.invalidate();
         for side in ["", "-wal", "-shm"] {
             let path = sidecar(&self.path, side);
@@ -515,7 +573,9 @@ impl AstCache for SqliteCache {
                 ..CacheStats::default()
             };
             let mut stmt = conn.prepare_cached("SELECT name, value FROM counters")?;
-            let rows = stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?;
+            let rows = stmt.query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })?;
             for row in rows {
                 let (name, value) = row?;
                 let value = value.max(0) as u64;
@@ -548,6 +608,9 @@ impl AstCache for SqliteCache {
                         record_quick_check(conn);
                         Ok(())
                     })?;
+                } else {
+                    // A recovery asked for after this report applies to this file.
+                    self.note_corrupt_file();
                 }
                 Ok(report)
             }
@@ -632,11 +695,27 @@ fn read_totals(conn: &Connection) -> rusqlite::Result<(u64, u64)> {
         "SELECT (SELECT value FROM counters WHERE name = 'entries'),
                 (SELECT value FROM counters WHERE name = 'bytes')",
         [],
-        |row| Ok((row.get::<_, i64>(0)?.max(0) as u64, row.get::<_, i64>(1)?.max(0) as u64)),
+        |row| {
+            Ok((
+                row.get::<_, i64>(0)?.max(0) as u64,
+                row.get::<_, i64>(1)?.max(0) as u64,
+            ))
+        },
     )
 }
 
-fn write_pending(conn: &Connection, pending: &Pending, writes: u64, evictions: u64) -> rusqlite::Result<()> {
+fn commit_pending(conn: &mut Connection, pending: &Pending) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    write_pending(&tx, pending, 0, 0)?;
+    tx.commit()
+}
+
+fn write_pending(
+    conn: &Connection,
+    pending: &Pending,
+    writes: u64,
+    evictions: u64,
+) -> rusqlite::Result<()> {
     let mut add = conn.prepare_cached("UPDATE counters SET value = value + ?2 WHERE name = ?1")?;
     for (name, delta) in [
         ("hits", pending.hits),
@@ -660,7 +739,11 @@ fn write_pending(conn: &Connection, pending: &Pending, writes: u64, evictions: u
 }
 
 fn run_check(conn: &Connection, full: bool) -> rusqlite::Result<CheckReport> {
-    let pragma = if full { "PRAGMA integrity_check" } else { "PRAGMA quick_check" };
+    let pragma = if full {
+        "PRAGMA integrity_check"
+    } else {
+        "PRAGMA quick_check"
+    };
     let mut stmt = conn.prepare(pragma)?;
     let lines: Vec<String> = stmt
         .query_map([], |row| row.get::<_, String>(0))?

@@ -33,13 +33,16 @@ pub fn file_id(path: &Path) -> Option<FileId> {
 pub struct Checkout {
     pub conn: Connection,
     pub generation: u64,
-    /// True when this is the first connection of a new generation (validate it).
+    /// True while the generation has not passed validation: validate this connection and
+    /// report success with [`ConnectionPool::mark_validated`].
     pub fresh_generation: bool,
 }
 
 struct PoolState {
     generation: u64,
     identity: Option<FileId>,
+    /// A connection of this generation passed validation (schema version, due check).
+    validated: bool,
     idle: Vec<Connection>,
 }
 
@@ -61,6 +64,7 @@ impl ConnectionPool {
             state: Mutex::new(PoolState {
                 generation: 0,
                 identity: None,
+                validated: false,
                 idle: Vec::new(),
             }),
         }
@@ -69,6 +73,11 @@ impl ConnectionPool {
     /// Times a writer waited on SQLite's lock and retried.
     pub fn busy_retries(&self) -> u64 {
         self.busy_retries.load(Ordering::Relaxed)
+    }
+
+    /// The shared retry counter (stays readable after the cache is boxed in a stack).
+    pub fn busy_retry_counter(&self) -> Arc<AtomicU64> {
+        self.busy_retries.clone()
     }
 
     fn state(&self) -> MutexGuard<'_, PoolState> {
@@ -84,8 +93,10 @@ impl ConnectionPool {
                 state.idle.clear();
                 state.generation += 1;
                 state.identity = None;
+                state.validated = false;
             }
-            if state.identity.is_some()
+            if state.validated
+                && state.identity.is_some()
                 && let Some(conn) = state.idle.pop()
             {
                 return Ok(Checkout {
@@ -98,10 +109,13 @@ impl ConnectionPool {
         };
         let conn = self.open()?;
         let mut state = self.state();
-        let fresh_generation = state.identity.is_none() && state.generation == generation;
-        if fresh_generation {
+        if state.identity.is_none() && state.generation == generation {
             state.identity = file_id(&self.path);
         }
+        // Until one connection of the generation has been validated, every new connection is
+        // validated: a second thread must not use the file while the first still finds it
+        // unmigrated or corrupt.
+        let fresh_generation = !(state.validated && state.generation == generation);
         Ok(Checkout {
             conn,
             generation,
@@ -117,12 +131,34 @@ impl ConnectionPool {
         }
     }
 
+    /// Records that a connection of `generation` passed validation.
+    pub fn mark_validated(&self, generation: u64) {
+        let mut state = self.state();
+        if state.generation == generation && state.identity.is_some() {
+            state.validated = true;
+        }
+    }
+
     /// Drops every connection; the next checkout opens the file anew.
     pub fn invalidate(&self) {
         let mut state = self.state();
         state.idle.clear();
         state.generation += 1;
         state.identity = None;
+        state.validated = false;
+    }
+
+    /// Whether `conn` waits for another writer (retrying up to the busy timeout) or gets
+    /// `SQLITE_BUSY` at once.
+    pub fn set_wait_on_busy(&self, conn: &mut Connection, wait: bool) -> rusqlite::Result<()> {
+        if wait {
+            conn.busy_handler(Some(busy_handler(
+                self.busy_timeout,
+                self.busy_retries.clone(),
+            )))
+        } else {
+            conn.busy_handler(None::<fn(i32) -> bool>)
+        }
     }
 
     /// Opens and configures one connection.
@@ -132,16 +168,15 @@ impl ConnectionPool {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut conn = Connection::open_with_flags(&self.path, flags)?;
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
-        conn.busy_handler(Some(busy_handler(
-            self.busy_timeout,
-            self.busy_retries.clone(),
-        )))?;
+        self.set_wait_on_busy(&mut conn, true)?;
         conn.set_prepared_statement_cache_capacity(32);
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(rusqlite::Error::SqliteFailure(
                 rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
-                Some(format!("could not switch the cache database to WAL (journal_mode is {mode})")),
+                Some(format!(
+                    "could not switch the cache database to WAL (journal_mode is {mode})"
+                )),
             ));
         }
         conn.execute_batch(

@@ -55,9 +55,13 @@ pub fn stored_version(conn: &Connection) -> rusqlite::Result<i64> {
 #[derive(Debug, PartialEq, Eq)]
 pub enum MigrationOutcome {
     AlreadyCurrent,
-    Migrated { from: i64 },
+    Migrated {
+        from: i64,
+    },
     /// The file was written by a newer build; it is left untouched.
-    TooNew { found: i64 },
+    TooNew {
+        found: i64,
+    },
 }
 
 /// Creates or migrates the schema in one write transaction. Cached data is disposable, so an

@@ -1,0 +1,1 @@
+//! Seeded corpus generator (in progress).

@@ -1,0 +1,241 @@
+//! The operations a worker runs and the loops that schedule them.
+
+use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use trifecta::analysis::{CacheStatus, FileSymbols};
+use trifecta::search::{self, Query};
+use trifecta::symbols;
+
+use super::WorkerContext;
+use super::spec::OpKind;
+use crate::{corpus, metrics, util};
+
+/// Segment-relative files that name an importable module, with their dotted module name.
+pub fn importable_modules(python: &[String]) -> Vec<(String, String)> {
+    python
+        .iter()
+        .filter_map(|rel| module_name(rel).map(|m| (rel.clone(), m)))
+        .collect()
+}
+
+/// `pkg/sub/mod.py` → `pkg.sub.mod`, `pkg/__init__.py` → `pkg`; None when a part is not an
+/// identifier.
+fn module_name(rel: &str) -> Option<String> {
+    let stem = rel.strip_suffix(".py")?;
+    let stem = stem.strip_suffix("/__init__").unwrap_or(stem);
+    let parts: Vec<&str> = stem.split('/').collect();
+    let valid = parts.iter().all(|p| {
+        let mut chars = p.chars();
+        chars.next().is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+            && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+    });
+    (valid && stem != "__init__").then(|| parts.join("."))
+}
+
+fn thread_rng(context: &WorkerContext, thread: u64) -> fastrand::Rng {
+    let spec = &context.spec;
+    let phase = spec.phase as u64;
+    fastrand::Rng::with_seed(
+        spec.seed
+            ^ (u64::from(spec.worker) << 40)
+            ^ (phase << 32)
+            ^ thread.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    )
+}
+
+/// The cold pass: one `symbols` operation per file of this thread's share.
+pub fn shard_loop(context: &WorkerContext, thread: u64, files: &[String]) {
+    let mut rng = thread_rng(context, thread);
+    for rel in files {
+        if context.stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let started = Instant::now();
+        symbols_op(context, rel, &mut rng);
+        finish(context, OpKind::Symbols, started, None);
+    }
+}
+
+/// Operations drawn from `mix` until `deadline` (closed loop), or on a fixed schedule when the
+/// spec sets a rate (open loop: latency also measured from each operation's intended start).
+pub fn timed_loop(context: &WorkerContext, thread: u64, mix: &[(OpKind, u32)], deadline: Instant) {
+    let mut rng = thread_rng(context, thread);
+    let total_weight: u32 = mix.iter().map(|(_, w)| w).sum();
+    let interval = context
+        .spec
+        .rate
+        .map(|rate| Duration::from_secs_f64(f64::from(context.spec.threads.max(1)) / rate));
+    let mut next = Instant::now();
+    while !context.stop.load(Ordering::Relaxed) {
+        let intended = match interval {
+            Some(interval) => {
+                let intended = next;
+                next += interval;
+                if intended >= deadline {
+                    break;
+                }
+                wait_until(context, intended);
+                Some(intended)
+            }
+            None => None,
+        };
+        if Instant::now() >= deadline {
+            count_dropped(context, intended, interval, deadline);
+            break;
+        }
+        let kind = pick(mix, total_weight, &mut rng);
+        let started = Instant::now();
+        run_op(context, kind, &mut rng);
+        finish(context, kind, started, intended);
+    }
+}
+
+fn wait_until(context: &WorkerContext, at: Instant) {
+    let now = Instant::now();
+    if at > now {
+        util::sleep_unless(&context.stop, at - now);
+    }
+}
+
+/// Scheduled operations that never started because the generator fell behind.
+fn count_dropped(context: &WorkerContext, intended: Option<Instant>, interval: Option<Duration>, deadline: Instant) {
+    if let (Some(intended), Some(interval)) = (intended, interval) {
+        let behind = deadline.saturating_duration_since(intended);
+        let missed = (behind.as_secs_f64() / interval.as_secs_f64()).ceil() as u64;
+        context.counters.dropped.fetch_add(missed, Ordering::Relaxed);
+    }
+}
+
+fn pick(mix: &[(OpKind, u32)], total_weight: u32, rng: &mut fastrand::Rng) -> OpKind {
+    let mut roll = rng.u32(0..total_weight.max(1));
+    for (kind, weight) in mix {
+        if roll < *weight {
+            return *kind;
+        }
+        roll -= weight;
+    }
+    OpKind::Symbols
+}
+
+fn finish(context: &WorkerContext, kind: OpKind, started: Instant, intended: Option<Instant>) {
+    let ended = Instant::now();
+    metrics::record_op(kind.as_str(), started, ended);
+    if let Some(intended) = intended {
+        metrics::record_open_loop(kind.as_str(), intended, started, ended);
+    }
+    context.counters.count_op(kind, ended - started);
+}
+
+fn run_op(context: &WorkerContext, kind: OpKind, rng: &mut fastrand::Rng) {
+    match kind {
+        OpKind::Symbols => {
+            let rel = &context.corpus.python[rng.usize(0..context.corpus.python.len())];
+            symbols_op(context, rel, rng);
+        }
+        OpKind::Search => search_op(context, rng),
+        OpKind::Cli => cli_op(context, rng),
+        OpKind::Mutate => mutate_op(context, rng),
+    }
+}
+
+/// Symbols of one file through the cache; a sample of hits is re-parsed by the oracle.
+fn symbols_op(context: &WorkerContext, rel: &str, rng: &mut fastrand::Rng) {
+    let path = context.analyzer.segment.root.join(rel);
+    match context.analyzer.symbols(&path) {
+        Ok(found) if found.status == CacheStatus::Hit => check_with_oracle(context, &found, rng),
+        Ok(_) => {}
+        Err(err) => context.counters.error(format!("symbols {rel}: {err}")),
+    }
+}
+
+/// Re-parses the bytes a hit was looked up with and compares: a difference is a wrong hit.
+fn check_with_oracle(context: &WorkerContext, found: &FileSymbols, rng: &mut fastrand::Rng) {
+    let mut oracle = context.counters.oracle.lock().unwrap_or_else(|p| p.into_inner());
+    oracle.hits_total += 1;
+    let due = oracle.hits_verified < context.spec.oracle_min || rng.f64() < context.spec.oracle_fraction;
+    if !due {
+        return;
+    }
+    drop(oracle);
+    let fresh = symbols::extract(&found.source);
+    let mut oracle = context.counters.oracle.lock().unwrap_or_else(|p| p.into_inner());
+    oracle.hits_verified += 1;
+    if fresh != *found.table {
+        oracle.wrong_hits += 1;
+        if oracle.wrong_samples.len() < 10 {
+            oracle.wrong_samples.push(format!(
+                "{} key {}: cached {} symbols, fresh parse {}",
+                found.file_rel,
+                found.key,
+                found.table.symbols.len(),
+                fresh.symbols.len()
+            ));
+        }
+    }
+}
+
+fn search_op(context: &WorkerContext, rng: &mut fastrand::Rng) {
+    let queries = &context.corpus.queries;
+    let text = &queries[rng.usize(0..queries.len())];
+    match Query::parse(text) {
+        Ok(query) => {
+            let outcome = search::search_segment(&context.analyzer, &query, 10);
+            if outcome.files_skipped > 0 {
+                context
+                    .counters
+                    .error(format!("search '{text}': {} files skipped", outcome.files_skipped));
+            }
+        }
+        Err(err) => context.counters.error(format!("search '{text}': {err}")),
+    }
+}
+
+/// One real `trifecta ast symbols` process, end to end.
+fn cli_op(context: &WorkerContext, rng: &mut fastrand::Rng) {
+    if context.modules.is_empty() {
+        context.counters.error("cli: no importable module in the corpus".into());
+        return;
+    }
+    let (rel, module) = &context.modules[rng.usize(0..context.modules.len())];
+    let cli = &context.spec.cli;
+    let output = Command::new(&cli.program)
+        .args(&cli.prefix)
+        .args(["ast", "symbols", &format!("sym://python/mod/{module}"), "--segment"])
+        .arg(&context.analyzer.segment.root)
+        .env_remove("TRIFECTA_TELEMETRY_DIR")
+        .env_remove("TRIFECTA_NO_TELEMETRY")
+        .env_remove("TRIFECTA_AST_PERSIST")
+        .env("TRIFECTA_RUN_ID", &context.spec.run_id)
+        .stdin(Stdio::null())
+        .output();
+    let output = match output {
+        Ok(output) => output,
+        Err(err) => return context.counters.error(format!("cli {rel}: could not start: {err}")),
+    };
+    let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+    let counters = &context.counters;
+    match (output.status.success(), answer["cache_status"].as_str()) {
+        (true, Some("hit")) => counters.cli_hits.fetch_add(1, Ordering::Relaxed),
+        (true, Some(_)) => counters.cli_misses.fetch_add(1, Ordering::Relaxed),
+        _ => {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            counters.error(format!(
+                "cli {rel}: exit {:?}: {} {}",
+                output.status.code(),
+                answer["message"].as_str().unwrap_or(""),
+                stderr.trim()
+            ));
+            return;
+        }
+    };
+}
+
+fn mutate_op(context: &WorkerContext, rng: &mut fastrand::Rng) {
+    let python = &context.corpus.python;
+    let rel = &python[rng.usize(0..python.len())];
+    if let Err(err) = corpus::mutate_file(&context.analyzer.segment.root, rel, rng) {
+        context.counters.error(format!("mutate {rel}: {err:#}"));
+    }
+}
