@@ -1,11 +1,14 @@
 //! End-to-end process timings of the release `trifecta` binary (issue 3's benchmarks).
 //!
 //! * warm `trifecta ast symbols` (a cache hit): median and p95 over 200 runs, target median <= 3 ms;
-//! * uncached `ast symbols` on a ~229 KB module (CPython's `_pydecimal.py` when python3 is
+//! * uncached `ast symbols` on a 229 KB module (CPython's `_pydecimal.py` when python3 is
 //!   present, else a generated module of the same size), target <= 60 ms; measured with
 //!   `--no-persist-cache` and with a persistent cache whose file changes before every run;
 //! * warm `trifecta ctx search` over a generated 2,000-file segment: p95 over 30 runs, target
 //!   <= 50 ms.
+//!
+//! Every run is timed from spawn to exit (wall) and by the CPU time the child used (user + sys,
+//! from `getrusage(RUSAGE_CHILDREN)`); on a busy machine the CPU column is the steadier one.
 //!
 //! The binary is `TRIFECTA_BIN` when set, else the one Cargo built for this bench
 //! (`CARGO_BIN_EXE_trifecta`), else `trifecta` next to this executable's target directory.
@@ -24,7 +27,7 @@ const UNCACHED_RUNS: usize = 30;
 const SEARCH_RUNS: usize = 30;
 const SEARCH_FILES: usize = 2_000;
 const SEARCH_MARKDOWN: usize = 100;
-const LARGE_MODULE_BYTES: usize = 229 * 1024;
+const LARGE_MODULE_BYTES: usize = 229_000;
 /// Variables of the binary that must not leak in from the caller's environment.
 const ENV_VARS: [&str; 6] = [
     "TRIFECTA_AST_PERSIST",
@@ -35,29 +38,88 @@ const ENV_VARS: [&str; 6] = [
     "TRIFECTA_TELEMETRY_MAX_BYTES",
 ];
 
+/// What a limit applies to.
+#[derive(Clone, Copy)]
+enum Stat {
+    Median,
+    P95,
+}
+
+/// A target: its label, the statistic and the limit in µs.
+type Target = Option<(&'static str, Stat, u64)>;
+
+/// Wall and CPU times of one measurement.
+struct Sample {
+    wall: Histogram<u64>,
+    cpu: Histogram<u64>,
+}
+
+impl Sample {
+    fn new() -> Self {
+        let histogram = || Histogram::new_with_bounds(1, 600_000_000, 3).expect("histogram");
+        Sample {
+            wall: histogram(),
+            cpu: histogram(),
+        }
+    }
+
+    fn record(&mut self, run: &Run) {
+        let us = |d: Duration| {
+            u64::try_from(d.as_micros())
+                .unwrap_or(u64::MAX)
+                .clamp(1, 600_000_000)
+        };
+        self.wall.record(us(run.wall)).expect("record");
+        self.cpu.record(us(run.cpu)).expect("record");
+    }
+}
+
 /// One line of the result table.
 struct Row {
     name: String,
-    runs: usize,
-    median_us: u64,
-    p95_us: u64,
-    /// `(description, limit in µs, true when the limit applies to the median)`.
-    target: Option<(&'static str, u64, bool)>,
+    sample: Sample,
+    target: Target,
 }
 
 impl Row {
-    fn status(&self) -> &'static str {
-        match self.target {
-            None => "",
-            Some((_, limit, on_median)) => {
-                let value = if on_median {
-                    self.median_us
-                } else {
-                    self.p95_us
-                };
-                if value <= limit { "ok" } else { "MISSED" }
-            }
+    fn stat(h: &Histogram<u64>, stat: Stat) -> u64 {
+        match stat {
+            Stat::Median => h.value_at_quantile(0.5),
+            Stat::P95 => h.value_at_quantile(0.95),
         }
+    }
+
+    /// `ok` or `MISSED` by wall time, with the CPU verdict when they differ.
+    fn status(&self) -> String {
+        let Some((_, stat, limit)) = self.target else {
+            return String::new();
+        };
+        let verdict = |h: &Histogram<u64>| {
+            if Self::stat(h, stat) <= limit {
+                "ok"
+            } else {
+                "MISSED"
+            }
+        };
+        let (wall, cpu) = (verdict(&self.sample.wall), verdict(&self.sample.cpu));
+        if wall == cpu {
+            wall.to_string()
+        } else {
+            format!("{wall} (cpu: {cpu})")
+        }
+    }
+}
+
+/// One process run.
+struct Run {
+    wall: Duration,
+    cpu: Duration,
+    output: Output,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.output.stdout).expect("JSON output")
     }
 }
 
@@ -69,13 +131,15 @@ fn main() {
     println!("binary: {}", bin.display());
     if !bin.is_file() {
         eprintln!(
-            "trifecta binary not found; build it with `cargo build --release --bin trifecta` or set TRIFECTA_BIN"
+            "trifecta binary not found: run `cargo build --release --bin trifecta` or set TRIFECTA_BIN"
         );
         std::process::exit(1);
     }
     if bin.components().any(|c| c.as_os_str() == "debug") {
         println!("warning: this looks like a debug build; the targets are for release builds");
     }
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    println!("cpus: {cpus}, load average: {}", load_average());
     let tmp = tempfile::Builder::new()
         .prefix("trifecta-bench-cli-")
         .tempdir()
@@ -89,6 +153,18 @@ fn main() {
     rows.extend(uncached_symbols(&bin, &base.join("uncached"), &source));
     rows.extend(warm_search(&bin, &base.join("search")));
     print_table(&rows);
+    println!("load average after: {}", load_average());
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|_| "?".into())
 }
 
 /// `TRIFECTA_BIN`, the bench's own binary dependency, or `<target>/<profile>/trifecta`.
@@ -126,11 +202,25 @@ fn command(bin: &Path, cwd: &Path) -> Command {
     cmd
 }
 
-/// Runs `cmd`, returns the wall time of the whole process and its output.
-fn timed(cmd: &mut Command) -> (Duration, Output) {
+/// User + system CPU time of every waited-for child so far.
+fn children_cpu() -> Duration {
+    // SAFETY: `usage` is a valid, writable rusage; getrusage only fills it in.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage
+    };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+/// Runs `cmd` to completion; fails the bench if it fails.
+fn run(cmd: &mut Command) -> Run {
+    let cpu_before = children_cpu();
     let started = Instant::now();
     let output = cmd.output().expect("run trifecta");
-    let elapsed = started.elapsed();
+    let wall = started.elapsed();
+    let cpu = children_cpu().saturating_sub(cpu_before);
     if !output.status.success() {
         panic!(
             "trifecta failed ({}): {}{}",
@@ -139,32 +229,7 @@ fn timed(cmd: &mut Command) -> (Duration, Output) {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    (elapsed, output)
-}
-
-fn json(output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout).expect("JSON output")
-}
-
-fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram")
-}
-
-fn record(histogram: &mut Histogram<u64>, elapsed: Duration) {
-    let us = u64::try_from(elapsed.as_micros())
-        .unwrap_or(u64::MAX)
-        .clamp(1, 60_000_000);
-    histogram.record(us).expect("record");
-}
-
-fn row(name: &str, h: &Histogram<u64>, target: Option<(&'static str, u64, bool)>) -> Row {
-    Row {
-        name: name.to_string(),
-        runs: h.len() as usize,
-        median_us: h.value_at_quantile(0.5),
-        p95_us: h.value_at_quantile(0.95),
-        target,
-    }
+    Run { wall, cpu, output }
 }
 
 fn write(path: &Path, bytes: impl AsRef<[u8]>) {
@@ -176,12 +241,15 @@ fn write(path: &Path, bytes: impl AsRef<[u8]>) {
 
 /// The cost of starting the process at all: `trifecta --version`.
 fn spawn_floor(bin: &Path, cwd: &Path) -> Row {
-    let mut h = histogram();
+    let mut sample = Sample::new();
     for _ in 0..WARM_RUNS {
-        let (elapsed, _) = timed(command(bin, cwd).arg("--version"));
-        record(&mut h, elapsed);
+        sample.record(&run(command(bin, cwd).arg("--version")));
     }
-    row("process floor (trifecta --version)", &h, None)
+    Row {
+        name: "process floor (trifecta --version)".into(),
+        sample,
+        target: None,
+    }
 }
 
 /// A module of about 300 lines, like an ordinary source file.
@@ -204,31 +272,28 @@ fn ordinary_module(seed: usize) -> String {
 fn warm_symbols(bin: &Path, segment: &Path) -> Row {
     write(&segment.join("app/service.py"), ordinary_module(0));
     write(&segment.join("app/__init__.py"), "");
-    let run = || {
-        timed(
-            command(bin, segment)
-                .args([
-                    "ast",
-                    "symbols",
-                    "sym://python/mod/app.service",
-                    "--segment",
-                ])
-                .arg(segment),
-        )
+    let symbols = || {
+        run(command(bin, segment)
+            .args([
+                "ast",
+                "symbols",
+                "sym://python/mod/app.service",
+                "--segment",
+            ])
+            .arg(segment))
     };
-    let (_, first) = run();
-    assert_eq!(json(&first)["cache_status"], "miss");
-    let mut h = histogram();
+    assert_eq!(symbols().json()["cache_status"], "miss");
+    let mut sample = Sample::new();
     for _ in 0..WARM_RUNS {
-        let (elapsed, output) = run();
-        assert_eq!(json(&output)["cache_status"], "hit", "warm runs hit");
-        record(&mut h, elapsed);
+        let run = symbols();
+        assert_eq!(run.json()["cache_status"], "hit", "warm runs hit");
+        sample.record(&run);
     }
-    row(
-        "ast symbols, warm (cache hit)",
-        &h,
-        Some(("median <= 3 ms", 3_000, true)),
-    )
+    Row {
+        name: "ast symbols, warm (cache hit)".into(),
+        sample,
+        target: Some(("median <= 3 ms", Stat::Median, 3_000)),
+    }
 }
 
 /// `TRIFECTA_BENCH_MODULE`, CPython's `_pydecimal.py`, or a generated module of 229 KB.
@@ -267,54 +332,53 @@ fn stdlib_dir() -> Option<PathBuf> {
 fn uncached_symbols(bin: &Path, segment: &Path, source: &[u8]) -> Vec<Row> {
     let file = segment.join("big_module.py");
     write(&file, source);
-    let args = |cmd: &mut Command| {
-        cmd.args(["ast", "symbols", "sym://python/mod/big_module", "--segment"])
-            .arg(segment);
+    let symbols = |extra: &[&str]| {
+        run(command(bin, segment)
+            .args(["ast", "symbols", "sym://python/mod/big_module", "--segment"])
+            .arg(segment)
+            .args(extra))
     };
+    let target = Some(("<= 60 ms", Stat::Median, 60_000));
+    let kb = source.len() / 1000;
 
-    let mut memory = histogram();
-    let mut symbols = 0;
+    let mut memory = Sample::new();
+    let mut count = 0;
     for _ in 0..UNCACHED_RUNS {
-        let mut cmd = command(bin, segment);
-        args(&mut cmd);
-        let (elapsed, output) = timed(cmd.arg("--no-persist-cache"));
-        let value = json(&output);
-        assert_eq!(value["miss_reason"], "ephemeral_cache");
-        symbols = value["symbols"].as_array().map_or(0, Vec::len);
-        record(&mut memory, elapsed);
+        let run = symbols(&["--no-persist-cache"]);
+        let json = run.json();
+        assert_eq!(json["miss_reason"], "ephemeral_cache");
+        count = json["symbols"].as_array().map_or(0, Vec::len);
+        memory.record(&run);
     }
-    println!("large module: {symbols} symbols");
+    println!("large module: {count} symbols");
 
-    // Persistent cache, content changed before every run: parse + stale replacement in SQLite.
-    let mut persistent = histogram();
-    for run in 0..=UNCACHED_RUNS {
+    // Persistent cache, content changed before every run: parse + replacement in SQLite.
+    let mut persistent = Sample::new();
+    for index in 0..=UNCACHED_RUNS {
         let mut changed = source.to_vec();
-        changed.extend(format!("\n# bench run {run}\n").as_bytes());
+        changed.extend(format!("\n# bench run {index}\n").as_bytes());
         write(&file, changed);
-        let mut cmd = command(bin, segment);
-        args(&mut cmd);
-        let (elapsed, output) = timed(&mut cmd);
-        let status = json(&output)["cache_status"].clone();
-        assert_ne!(status, "hit", "changed content never hits");
-        if run > 0 {
-            record(&mut persistent, elapsed);
+        let run = symbols(&[]);
+        assert_ne!(
+            run.json()["cache_status"],
+            "hit",
+            "changed content never hits"
+        );
+        if index > 0 {
+            persistent.record(&run);
         }
     }
-    let target = Some(("<= 60 ms", 60_000, true));
     vec![
-        row(
-            &format!("ast symbols, uncached {} KB (memory)", source.len() / 1024),
-            &memory,
+        Row {
+            name: format!("ast symbols, uncached {kb} KB (memory cache)"),
+            sample: memory,
             target,
-        ),
-        row(
-            &format!(
-                "ast symbols, uncached {} KB (sqlite, file changed)",
-                source.len() / 1024
-            ),
-            &persistent,
+        },
+        Row {
+            name: format!("ast symbols, uncached {kb} KB (sqlite, file changed)"),
+            sample: persistent,
             target,
-        ),
+        },
     ]
 }
 
@@ -331,40 +395,45 @@ fn warm_search(bin: &Path, segment: &Path) -> Vec<Row> {
         );
         write(&segment.join(format!("docs/guide_{i}.md")), text);
     }
-    let run = || {
-        timed(
-            command(bin, segment)
-                .args(["ctx", "search", "-q", "handle_3", "--json", "-s"])
-                .arg(segment),
-        )
+    let search = |query: &str| {
+        run(command(bin, segment)
+            .args(["ctx", "search", "-q", query, "--json", "-s"])
+            .arg(segment))
     };
-    let (cold_time, cold) = run();
-    let cold = json(&cold);
-    assert_eq!(cold["summary"]["files_scanned"], SEARCH_FILES);
-    let mut cold_h = histogram();
-    record(&mut cold_h, cold_time);
-    let mut warm = histogram();
-    for _ in 0..SEARCH_RUNS {
-        let (elapsed, output) = run();
-        let value = json(&output);
-        assert_eq!(
-            value["summary"]["cache_misses"], 0,
-            "warm search parses nothing"
-        );
-        record(&mut warm, elapsed);
+    let cold = search("helper_17");
+    assert_eq!(cold.json()["summary"]["files_scanned"], SEARCH_FILES);
+    let mut cold_sample = Sample::new();
+    cold_sample.record(&cold);
+    let mut rows = vec![Row {
+        name: format!("ctx search, cold ({SEARCH_FILES} files, 1 run)"),
+        sample: cold_sample,
+        target: None,
+    }];
+    // A selective name query (the target), a query matching nothing (every file is scanned
+    // for body matches) and a broad one (thousands of name matches).
+    let queries = [
+        ("helper_17", Some(("p95 <= 50 ms", Stat::P95, 50_000))),
+        ("no_such_name", None),
+        ("handle_3", None),
+    ];
+    for (query, target) in queries {
+        let mut sample = Sample::new();
+        for _ in 0..SEARCH_RUNS {
+            let run = search(query);
+            assert_eq!(
+                run.json()["summary"]["cache_misses"],
+                0,
+                "warm search parses nothing"
+            );
+            sample.record(&run);
+        }
+        rows.push(Row {
+            name: format!("ctx search, warm ({SEARCH_FILES} files, -q {query})"),
+            sample,
+            target,
+        });
     }
-    vec![
-        row(
-            &format!("ctx search, cold ({SEARCH_FILES} files, 1 run)"),
-            &cold_h,
-            None,
-        ),
-        row(
-            &format!("ctx search, warm ({SEARCH_FILES} files)"),
-            &warm,
-            Some(("p95 <= 50 ms", 50_000, false)),
-        ),
-    ]
+    rows
 }
 
 fn ms(us: u64) -> String {
@@ -375,16 +444,19 @@ fn print_table(rows: &[Row]) {
     let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(10);
     println!();
     println!(
-        "{:<width$}  {:>5}  {:>10}  {:>10}  {:<15}  status",
-        "measurement", "runs", "median", "p95", "target"
+        "{:<width$}  {:>4}  {:>11}  {:>11}  {:>11}  {:>11}  {:<15}  status",
+        "measurement", "runs", "wall median", "wall p95", "cpu median", "cpu p95", "target"
     );
     for row in rows {
+        let (wall, cpu) = (&row.sample.wall, &row.sample.cpu);
         println!(
-            "{:<width$}  {:>5}  {:>10}  {:>10}  {:<15}  {}",
+            "{:<width$}  {:>4}  {:>11}  {:>11}  {:>11}  {:>11}  {:<15}  {}",
             row.name,
-            row.runs,
-            ms(row.median_us),
-            ms(row.p95_us),
+            wall.len(),
+            ms(Row::stat(wall, Stat::Median)),
+            ms(Row::stat(wall, Stat::P95)),
+            ms(Row::stat(cpu, Stat::Median)),
+            ms(Row::stat(cpu, Stat::P95)),
             row.target.map_or("-", |t| t.0),
             row.status()
         );

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{Rng, TestSegment, events_named, key, meta_for, quarantined_files, table_with};
-use trifecta::cache::{CacheKey, Lookup, SourceMeta, SqliteConfig, build_cache};
+use trifecta::cache::{CacheKey, Lookup, SourceMeta, build_cache};
 use trifecta::symbols::SymbolTable;
 
 const ENTRIES: u32 = 200;
@@ -100,10 +100,7 @@ fn survives(name: &str, damage: fn(&Path), structural: bool) {
     damage(&db);
 
     let mut config = seg.config(true);
-    config.sqlite = SqliteConfig {
-        quick_check_interval: Duration::ZERO,
-        ..SqliteConfig::default()
-    };
+    config.sqlite.quick_check_interval = Duration::ZERO;
     let stack = build_cache(config).unwrap();
     let cache = stack.cache.as_ref();
 
@@ -226,10 +223,7 @@ fn processes_opening_a_corrupt_database_at_once_recover_it_once() {
             .parse()
             .unwrap();
         let mut config = seg.config(true);
-        config.sqlite = SqliteConfig {
-            quick_check_interval: Duration::ZERO,
-            ..SqliteConfig::default()
-        };
+        config.sqlite.quick_check_interval = Duration::ZERO;
         common::wait_for_file(&seg.base.join("go"));
         let stack = build_cache(config).unwrap();
         let (k, m, v) = entry(ENTRIES + 10 + index);
@@ -283,10 +277,7 @@ fn threads_finding_a_corrupt_database_at_once_recover_it_once() {
         let seg = populated_segment();
         garbage_pages(&seg.segment.db_path());
         let mut config = seg.config(true);
-        config.sqlite = SqliteConfig {
-            quick_check_interval: Duration::ZERO,
-            ..SqliteConfig::default()
-        };
+        config.sqlite.quick_check_interval = Duration::ZERO;
         let stack = build_cache(config).unwrap();
         let cache = stack.cache.as_ref();
         let barrier = std::sync::Barrier::new(THREADS as usize);

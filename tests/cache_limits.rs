@@ -7,8 +7,7 @@ use common::{TestSegment, key, meta_for, table_for, table_with};
 use rusqlite::Connection;
 use trifecta::cache::memory::entry_bytes;
 use trifecta::cache::{
-    CacheError, CacheStack, CacheStats, Lookup, MemoryCache, MemoryLimits, MissReason,
-    SqliteConfig, build_cache,
+    CacheError, CacheStack, CacheStats, Lookup, MemoryCache, MemoryLimits, MissReason, build_cache,
 };
 
 const BOTH: [bool; 2] = [false, true];
@@ -20,11 +19,8 @@ fn limited_stack(seg: &TestSegment, persist: bool, max_entries: u64, max_bytes: 
         max_entries,
         max_bytes,
     };
-    config.sqlite = SqliteConfig {
-        max_entries,
-        max_bytes,
-        ..SqliteConfig::default()
-    };
+    config.sqlite.max_entries = max_entries;
+    config.sqlite.max_bytes = max_bytes;
     build_cache(config).expect("build limited stack")
 }
 
@@ -481,10 +477,7 @@ fn size_warning_is_emitted_past_the_threshold() {
     );
 
     let mut config = seg.config(true);
-    config.sqlite = SqliteConfig {
-        size_warning_bytes: 4096,
-        ..SqliteConfig::default()
-    };
+    config.sqlite.size_warning_bytes = 4096;
     let stack = build_cache(config).unwrap();
     let content = b"size 0".to_vec();
     assert!(

@@ -526,3 +526,38 @@ fn hits_answer_while_another_process_holds_the_sqlite_write_lock() {
         "access times were refreshed after the lock was released: {stats:?}"
     );
 }
+
+#[test]
+fn many_handles_creating_a_fresh_database_at_once_all_succeed() {
+    // Independent stacks (own connections and lock handles, as separate processes have)
+    // racing to create, switch to WAL and migrate a database that does not exist yet.
+    const HANDLES: usize = 12;
+    for round in 0..15 {
+        let seg = TestSegment::new();
+        let barrier = std::sync::Barrier::new(HANDLES);
+        std::thread::scope(|scope| {
+            for h in 0..HANDLES {
+                let (seg, barrier) = (&seg, &barrier);
+                scope.spawn(move || {
+                    let stack = seg.stack(true);
+                    let content = format!("round {round} handle {h}").into_bytes();
+                    let k = key(&format!("h{h}.py"), &content);
+                    let m = meta_for(&content, 1);
+                    barrier.wait();
+                    let lookup = stack.cache.get(&k, &m);
+                    assert!(
+                        matches!(lookup, Ok(Lookup::Miss(MissReason::KeyMiss))),
+                        "round {round}: {lookup:?}"
+                    );
+                    let outcome = stack.cache.put(&k, &m, &table_for("h"));
+                    assert!(
+                        outcome.as_ref().is_ok_and(|o| o.written),
+                        "round {round}: {outcome:?}"
+                    );
+                });
+            }
+        });
+        let stack = seg.stack(true);
+        assert_eq!(stack.cache.stats().unwrap().entries, HANDLES as u64);
+    }
+}

@@ -556,15 +556,27 @@ fn cache_clear_removes_db_wal_and_shm() {
     seg.write("a.py", MODULE);
     seg.module("a").ok();
     assert!(seg.db_path().exists());
+    // A reader stays connected, as another process would, so WAL and SHM exist during the clear
+    // whatever the cache does when it closes.
+    let reader = rusqlite::Connection::open(seg.db_path()).expect("open db");
+    reader
+        .query_row("PRAGMA journal_mode", [], |row| row.get::<_, String>(0))
+        .expect("journal mode");
+    reader
+        .query_row("SELECT count(*) FROM sqlite_master", [], |row| {
+            row.get::<_, i64>(0)
+        })
+        .expect("read");
     assert!(
-        seg.db_sidecars().iter().any(|p| p.exists()),
-        "WAL mode leaves a WAL or SHM"
+        seg.db_sidecars().iter().all(|p| p.exists()),
+        "WAL and SHM exist before the clear"
     );
     seg.cache("clear", &["--json"]).ok();
     assert!(!seg.db_path().exists(), "database removed");
     for sidecar in seg.db_sidecars() {
         assert!(!sidecar.exists(), "{} removed", sidecar.display());
     }
+    drop(reader);
     // The next call starts cold again.
     let json = seg.module("a").ok();
     assert_eq!(
@@ -841,6 +853,33 @@ fn search_ranks_name_above_body() {
         .min()
         .unwrap();
     assert!(lowest_name > body["score"].as_u64().unwrap(), "{json}");
+}
+
+#[test]
+fn search_body_match_is_case_insensitive_and_points_at_the_first_line() {
+    let seg = Seg::new();
+    seg.write(
+        "notes.py",
+        "a = 1\nb = 2\n# The TOKENIZER is Ünïcode-aware\nc = 'tokenizer'\n",
+    );
+    seg.write("guide.md", "Intro.\n\nSee the Tokenizer.\n");
+    let json = seg.search("Tokenizer", &["--json"]).ok();
+    let results = results(&json);
+    assert_eq!(results.len(), 2, "{json}");
+    let python = results
+        .iter()
+        .find(|r| r["file_rel"] == "notes.py")
+        .unwrap();
+    assert_eq!(python["match"], "body");
+    assert_eq!(python["line"], 3);
+    assert_eq!(python["score"], 2, "two matching lines");
+    let markdown = results
+        .iter()
+        .find(|r| r["file_rel"] == "guide.md")
+        .unwrap();
+    assert_eq!(markdown["line"], 3);
+    let json = seg.search("ünïcode", &["--json"]).ok();
+    assert_eq!(json["results"][0]["line"], 3, "{json}");
 }
 
 #[test]

@@ -677,6 +677,42 @@ fn fifo_named_like_a_module() {
     assert_cache_healthy(&seg);
 }
 
+/// A reader that goes away (`trifecta ... | head -0`): the write fails with EPIPE, which must
+/// not become a panic.
+#[test]
+fn closed_stdout() {
+    let seg = hostile_seg();
+    let runs: [&[&str]; 4] = [
+        &["ast", "symbols", "sym://python/mod/normal_module"],
+        &["ctx", "search", "-q", "normal"],
+        &["ctx", "search", "-q", "normal", "--json"],
+        &["cache", "stats"],
+    ];
+    for args in runs {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("trifecta"))
+            .args(args)
+            .current_dir(&seg.root)
+            .env_remove("TRIFECTA_AST_PERSIST")
+            .env_remove("TRIFECTA_TELEMETRY_DIR")
+            .env_remove("TRIFECTA_NO_TELEMETRY")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        drop(child.stdout.take());
+        let output = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(
+            output.status.code().is_some(),
+            "{args:?}: killed ({})",
+            output.status
+        );
+    }
+    assert_cache_healthy(&seg);
+}
+
 #[test]
 fn search_over_a_hostile_segment() {
     let seg = hostile_seg();

@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::faults::{self, Fault, FaultPlan};
 use crate::slo::{self, Slo};
 use crate::worker::spec::OpKind;
 
@@ -28,9 +29,12 @@ Exit codes:
   130  interrupted (SIGINT/SIGTERM): workers stopped, report written and marked incomplete
 
 Profiles:
-  ci     4 processes x 2 threads, 300 generated files, 30 s of timed phases, interference on
-  5min   4 processes x 2 threads, 1,000 generated files, 300 s of timed phases, interference on
-  chaos  the 5min profile (use --duration to shorten)
+  ci     4 processes x 2 threads, 300 generated files, 30 s of timed phases, open loop at
+         200 operations/s per process, mix symbols=88,search=1,cli=3,mutate=8, interference on
+  5min   4 processes x 2 threads, 1,000 generated files, 300 s of timed phases, closed loop,
+         mix symbols=94,search=1,cli=2,mutate=3, interference on
+  chaos  the 5min profile with every fault (kill, corrupt, sources, rogue-close); use
+         --duration to shorten
 
 SLO metrics (--slo 'METRIC<TARGET'): <op>.<stat> with op in get, put, symbols, search, cli,
 mutate, lock_wait and stat in p50, p90, p95, p99, p999, max, mean (also <op>_outside.<stat> and
@@ -61,10 +65,14 @@ pub struct SoakArgs {
     /// Seed of the corpus, the operation mix and the fault schedule.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Open loop: operations per second per worker process (omit for a closed loop).
-    #[arg(long)]
+    /// Open loop: operations per second per worker process (default 200 in the ci profile).
+    #[arg(long, conflicts_with = "closed_loop")]
     pub rate: Option<f64>,
-    /// Operation mix weights, e.g. symbols=85,search=4,cli=3,mutate=8 (mutate runs only in
+    /// Closed loop: each thread starts its next operation when the previous one ends (the
+    /// default of the 5min and chaos profiles).
+    #[arg(long)]
+    pub closed_loop: bool,
+    /// Operation mix weights, e.g. symbols=88,search=1,cli=3,mutate=8 (mutate runs only in
     /// the mutation phase).
     #[arg(long)]
     pub mix: Option<String>,
@@ -87,6 +95,16 @@ pub struct SoakArgs {
     /// broken interferer; the run must fail).
     #[arg(long, hide = true)]
     pub interference_dry_run: bool,
+    /// Faults to inject: kill, corrupt, sources, rogue-close, or all (default: none; the chaos
+    /// profile: all).
+    #[arg(long)]
+    pub faults: Option<String>,
+    /// Mean time between worker kills (with --faults kill).
+    #[arg(long, value_parser = parse_duration, default_value = "450ms")]
+    pub kill_every: Duration,
+    /// Time between database corruptions (with --faults corrupt).
+    #[arg(long, value_parser = parse_duration, default_value = "2500ms")]
+    pub corrupt_every: Duration,
     /// How long a cache operation waits for the file lock before degrading to uncached.
     #[arg(long, value_parser = parse_duration, default_value = "2s")]
     pub lock_timeout: Duration,
@@ -170,6 +188,7 @@ pub struct InterferenceConfig {
 #[derive(Debug, Clone)]
 pub struct RunConfig {
     pub profile: Profile,
+    pub faults: FaultPlan,
     pub duration: Duration,
     pub processes: u32,
     pub threads: u32,
@@ -196,19 +215,34 @@ pub struct RunConfig {
 
 /// Default seed: fixed, so two runs of a profile soak the same corpus and schedule.
 pub const DEFAULT_SEED: u64 = 20_260_106;
-const DEFAULT_MIX: &str = "symbols=85,search=4,cli=3,mutate=8";
+/// The ci profile's mix: a search reads every file of the segment, so it is rare, as it is for
+/// agents.
+const CI_MIX: &str = "symbols=88,search=1,cli=3,mutate=8";
+/// The long profiles' mix: mostly symbol lookups, for throughput.
+const LONG_MIX: &str = "symbols=94,search=1,cli=2,mutate=3";
+/// The ci profile's open-loop rate per process: leaves the 2-core machine headroom, so
+/// latencies measure the cache rather than the run queue.
+const CI_RATE: f64 = 200.0;
 /// Operations per second the 5-minute profile must sustain (1,000,000 in 300 s).
 const LONG_RUN_OPS_PER_S: f64 = 1_000_000.0 / 300.0;
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| format!("'{text}' is not a duration like 30s or 5m: {e}"))
+    humantime::parse_duration(text)
+        .map_err(|e| format!("'{text}' is not a duration like 30s or 5m: {e}"))
+}
+
+/// A duration as one shell word, e.g. `2500ms`.
+fn as_millis(duration: Duration) -> String {
+    format!("{}ms", duration.as_millis())
 }
 
 fn in_range(name: &str, value: u32, low: u32, high: u32) -> Result<u32, String> {
     if (low..=high).contains(&value) {
         Ok(value)
     } else {
-        Err(format!("--{name} must be between {low} and {high}, got {value}"))
+        Err(format!(
+            "--{name} must be between {low} and {high}, got {value}"
+        ))
     }
 }
 
@@ -251,27 +285,48 @@ impl SoakArgs {
             .duration
             .unwrap_or(Duration::from_secs(if long { 300 } else { 30 }));
         if duration < Duration::from_secs(1) || duration > Duration::from_secs(24 * 3600) {
-            return Err(format!("--duration must be between 1s and 24h, got {duration:?}"));
+            return Err(format!(
+                "--duration must be between 1s and 24h, got {duration:?}"
+            ));
         }
         let processes = in_range("processes", self.processes.unwrap_or(4), 1, 64)?;
         let threads = in_range("threads", self.threads.unwrap_or(2), 1, 64)?;
-        let files = in_range("files", self.files.unwrap_or(if long { 1000 } else { 300 }), 1, 200_000)?;
+        let files = in_range(
+            "files",
+            self.files.unwrap_or(if long { 1000 } else { 300 }),
+            1,
+            200_000,
+        )?;
         if let Some(rate) = self.rate
             && !(rate.is_finite() && rate > 0.0 && rate <= 1_000_000.0)
         {
-            return Err(format!("--rate must be between 0 and 1,000,000 operations per second, got {rate}"));
+            return Err(format!(
+                "--rate must be between 0 and 1,000,000 operations per second, got {rate}"
+            ));
         }
-        let mix = parse_mix(self.mix.as_deref().unwrap_or(DEFAULT_MIX))?;
+        let rate = match (self.rate, self.closed_loop, long) {
+            (Some(rate), _, _) => Some(rate),
+            (None, true, _) | (None, false, true) => None,
+            (None, false, false) => Some(CI_RATE),
+        };
+        let mix = parse_mix(
+            self.mix
+                .as_deref()
+                .unwrap_or(if long { LONG_MIX } else { CI_MIX }),
+        )?;
         if let Some(corpus) = &self.corpus
             && !corpus.is_dir()
         {
             return Err(format!("--corpus {} is not a directory", corpus.display()));
         }
         let interference = self.interference_config()?;
-        if self.lock_timeout < Duration::from_millis(10) || self.lock_timeout > Duration::from_secs(600) {
+        let faults = self.fault_plan()?;
+        if self.lock_timeout < Duration::from_millis(10)
+            || self.lock_timeout > Duration::from_secs(600)
+        {
             return Err("--lock-timeout must be between 10ms and 10m".into());
         }
-        let min_ops = if long {
+        let min_ops = if self.profile == Profile::FiveMin {
             (LONG_RUN_OPS_PER_S * duration.as_secs_f64()).ceil() as u64
         } else {
             2_000
@@ -281,7 +336,10 @@ impl SoakArgs {
             .iter()
             .map(|s| slo::parse(s).map_err(|e| format!("--slo '{s}': {e}")))
             .collect::<Result<Vec<_>, _>>()?;
-        let slos = slo::merge(slo::default_slos(interference.is_some(), min_ops), overrides);
+        let slos = slo::merge(
+            slo::default_slos(interference.is_some(), min_ops),
+            overrides,
+        );
         if let Some(baseline) = &self.baseline
             && !baseline.is_file()
         {
@@ -290,15 +348,20 @@ impl SoakArgs {
         let baseline = if self.no_baseline {
             None
         } else {
-            Some(self.baseline.clone().unwrap_or_else(|| self.report_dir.join("ast_soak_run.json")))
+            Some(
+                self.baseline
+                    .clone()
+                    .unwrap_or_else(|| self.report_dir.join("ast_soak_run.json")),
+            )
         };
         Ok(RunConfig {
             profile: self.profile,
+            faults,
             duration,
             processes,
             threads,
             seed: self.seed.unwrap_or(DEFAULT_SEED),
-            rate: self.rate,
+            rate,
             mix,
             files,
             markdown_files: (files / 15).clamp(3, 200),
@@ -313,7 +376,25 @@ impl SoakArgs {
             workdir: self.workdir.clone(),
             keep_workdir: self.keep_workdir,
             progress: self.progress,
-            command: self.replay_command(duration, processes, threads),
+            command: self.replay_command(duration, processes, threads, rate),
+        })
+    }
+
+    fn fault_plan(&self) -> Result<FaultPlan, String> {
+        let default = if self.profile == Profile::Chaos {
+            "all"
+        } else {
+            ""
+        };
+        let faults = faults::parse_faults(self.faults.as_deref().unwrap_or(default))?;
+        let sane = |d: Duration| d >= Duration::from_millis(50) && d <= Duration::from_secs(3600);
+        if !sane(self.kill_every) || !sane(self.corrupt_every) {
+            return Err("--kill-every and --corrupt-every must be between 50ms and 1h".into());
+        }
+        Ok(FaultPlan {
+            faults,
+            kill_every: self.kill_every,
+            corrupt_every: self.corrupt_every,
         })
     }
 
@@ -323,7 +404,10 @@ impl SoakArgs {
         }
         let (period, window) = (self.interference_period, self.interference_window);
         if window.is_zero() || window >= period {
-            return Err("--interference-window must be positive and shorter than --interference-period".into());
+            return Err(
+                "--interference-window must be positive and shorter than --interference-period"
+                    .into(),
+            );
         }
         if window >= self.lock_timeout {
             return Err("--interference-window must be shorter than --lock-timeout (operations would time out instead of waiting)".into());
@@ -336,20 +420,27 @@ impl SoakArgs {
     }
 
     /// The exact command that replays this run (seed included).
-    fn replay_command(&self, duration: Duration, processes: u32, threads: u32) -> String {
+    fn replay_command(
+        &self,
+        duration: Duration,
+        processes: u32,
+        threads: u32,
+        rate: Option<f64>,
+    ) -> String {
         let mut parts = vec![
             "cargo run --release --bin soak --".to_string(),
             format!("--profile {}", self.profile.name()),
             format!("--seed {}", self.seed.unwrap_or(DEFAULT_SEED)),
-            format!("--duration {}", humantime::format_duration(duration)),
+            format!("--duration {}", as_millis(duration)),
             format!("--processes {processes}"),
             format!("--threads {threads}"),
         ];
         if let Some(files) = self.files {
             parts.push(format!("--files {files}"));
         }
-        if let Some(rate) = self.rate {
-            parts.push(format!("--rate {rate}"));
+        match rate {
+            Some(rate) => parts.push(format!("--rate {rate}")),
+            None => parts.push("--closed-loop".into()),
         }
         if let Some(mix) = &self.mix {
             parts.push(format!("--mix '{mix}'"));
@@ -362,14 +453,26 @@ impl SoakArgs {
         } else {
             parts.push(format!(
                 "--interference-period {} --interference-window {}",
-                humantime::format_duration(self.interference_period),
-                humantime::format_duration(self.interference_window)
+                as_millis(self.interference_period),
+                as_millis(self.interference_window)
             ));
         }
         if self.interference_dry_run {
             parts.push("--interference-dry-run".into());
         }
-        parts.push(format!("--lock-timeout {}", humantime::format_duration(self.lock_timeout)));
+        if let Ok(plan) = self.fault_plan()
+            && !plan.faults.is_empty()
+        {
+            let names: Vec<&str> = plan.faults.iter().map(|f| f.as_str()).collect();
+            parts.push(format!("--faults {}", names.join(",")));
+            if plan.has(Fault::Kill) {
+                parts.push(format!("--kill-every {}", as_millis(plan.kill_every)));
+            }
+            if plan.has(Fault::Corrupt) {
+                parts.push(format!("--corrupt-every {}", as_millis(plan.corrupt_every)));
+            }
+        }
+        parts.push(format!("--lock-timeout {}", as_millis(self.lock_timeout)));
         for slo in &self.slos {
             parts.push(format!("--slo '{slo}'"));
         }

@@ -69,7 +69,12 @@ pub struct InterferenceSpec {
 
 /// Plans windows from `from_ms` to `until_ms`: every `period_ms`, `length_ms` long,
 /// alternating flock and SQLite.
-pub fn plan_windows(from_ms: f64, until_ms: f64, period_ms: f64, length_ms: f64) -> Vec<PlannedWindow> {
+pub fn plan_windows(
+    from_ms: f64,
+    until_ms: f64,
+    period_ms: f64,
+    length_ms: f64,
+) -> Vec<PlannedWindow> {
     let mut windows = Vec::new();
     let mut start = from_ms + period_ms / 2.0;
     let mut kind = WindowKind::Flock;
@@ -112,7 +117,12 @@ pub fn run(spec_path: &Path) -> anyhow::Result<()> {
     util::write_json_atomic(&spec.result_path, &actual)
 }
 
-fn hold_window(segment: &Segment, window: &PlannedWindow, dry_run: bool, stop: &AtomicBool) -> ActualWindow {
+fn hold_window(
+    segment: &Segment,
+    window: &PlannedWindow,
+    dry_run: bool,
+    stop: &AtomicBool,
+) -> ActualWindow {
     let hold = Duration::from_secs_f64(window.duration_ms / 1000.0);
     let mut record = ActualWindow {
         kind: window.kind,
@@ -139,7 +149,12 @@ fn hold_window(segment: &Segment, window: &PlannedWindow, dry_run: bool, stop: &
     record
 }
 
-fn hold_flock(segment: &Segment, hold: Duration, stop: &AtomicBool, start_ms: &mut f64) -> anyhow::Result<bool> {
+fn hold_flock(
+    segment: &Segment,
+    hold: Duration,
+    stop: &AtomicBool,
+    start_ms: &mut f64,
+) -> anyhow::Result<bool> {
     let lock = CacheLock::new(segment.lock_path());
     let _guard = lock
         .acquire(LockMode::Exclusive, ACQUIRE_TIMEOUT)
@@ -149,7 +164,12 @@ fn hold_flock(segment: &Segment, hold: Duration, stop: &AtomicBool, start_ms: &m
     Ok(true)
 }
 
-fn hold_sqlite(db: &Path, hold: Duration, stop: &AtomicBool, start_ms: &mut f64) -> anyhow::Result<bool> {
+fn hold_sqlite(
+    db: &Path,
+    hold: Duration,
+    stop: &AtomicBool,
+    start_ms: &mut f64,
+) -> anyhow::Result<bool> {
     let conn = Connection::open(db).with_context(|| format!("opening {}", db.display()))?;
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
     conn.busy_timeout(ACQUIRE_TIMEOUT)?;

@@ -44,7 +44,10 @@ impl Progress {
             Progress::Bars { bar } => {
                 let (len, template) = match length {
                     PhaseLength::Ops(n) => (n, "{prefix:>9} [{bar:30}] {pos}/{len} ops {msg}"),
-                    PhaseLength::Time(d) => (d.as_millis() as u64, "{prefix:>9} [{bar:30}] {elapsed} {msg}"),
+                    PhaseLength::Time(d) => (
+                        d.as_millis() as u64,
+                        "{prefix:>9} [{bar:30}] {elapsed} {msg}",
+                    ),
                 };
                 let new = ProgressBar::new(len).with_prefix(phase.to_string());
                 if let Ok(style) = ProgressStyle::with_template(template) {
@@ -52,7 +55,10 @@ impl Progress {
                 }
                 *bar = Some(new);
             }
-            Progress::Plain { last, phase: current } => {
+            Progress::Plain {
+                last,
+                phase: current,
+            } => {
                 *current = phase.to_string();
                 *last = Instant::now();
                 eprintln!("[soak] phase {phase} started");

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use trifecta::cache::filelock::CacheLock;
 use trifecta::cache::{
@@ -70,12 +70,21 @@ pub struct SoakStack {
 }
 
 /// Builds the soak's stack on `segment`, recording lock waits into the calling thread's metrics.
-pub fn build(segment: &Segment, telemetry: Telemetry, lock: LockConfig) -> anyhow::Result<SoakStack> {
+pub fn build(
+    segment: &Segment,
+    telemetry: Telemetry,
+    lock: LockConfig,
+    quick_check_interval: Duration,
+) -> anyhow::Result<SoakStack> {
     std::fs::create_dir_all(segment.cache_dir())?;
     let counts = Arc::new(CacheCounts::default());
     let db_path = segment.db_path();
     let db_existed = db_path.exists();
-    let sqlite = SqliteCache::new(db_path.clone(), SqliteConfig::default(), telemetry.clone());
+    let config = SqliteConfig {
+        quick_check_interval,
+        ..SqliteConfig::default()
+    };
+    let sqlite = SqliteCache::new(db_path.clone(), config, telemetry.clone());
     let busy_retries = sqlite.busy_retry_counter();
     let timed = TimedCache {
         inner: Box::new(sqlite),
@@ -116,7 +125,12 @@ impl AstCache for TimedCache {
         metrics::record_op("get", started, Instant::now());
         result
     }
-    fn put(&self, key: &CacheKey, source: &SourceMeta, value: &SymbolTable) -> Result<PutOutcome, CacheError> {
+    fn put(
+        &self,
+        key: &CacheKey,
+        source: &SourceMeta,
+        value: &SymbolTable,
+    ) -> Result<PutOutcome, CacheError> {
         let started = Instant::now();
         let result = self.inner.put(key, source, value);
         metrics::record_op("put", started, Instant::now());
@@ -165,7 +179,12 @@ impl AstCache for CountingCache {
         }
         result
     }
-    fn put(&self, key: &CacheKey, source: &SourceMeta, value: &SymbolTable) -> Result<PutOutcome, CacheError> {
+    fn put(
+        &self,
+        key: &CacheKey,
+        source: &SourceMeta,
+        value: &SymbolTable,
+    ) -> Result<PutOutcome, CacheError> {
         let counts = &self.counts;
         CacheCounts::add(&counts.puts, 1);
         let result = self.inner.put(key, source, value);

@@ -183,7 +183,7 @@ fn defaults_are_the_seeds_plus_run_checks() {
     ] {
         assert!(metrics(&plain).contains(&metric.to_string()), "{metric}");
     }
-    assert!(!metrics(&plain).contains(&"lock_waits".to_string()));
+    assert!(!metrics(&plain).contains(&"lock_waits_in_windows".to_string()));
     let get = plain.iter().find(|s| s.metric == "get.p95").unwrap();
     assert_eq!((get.op, get.threshold), (Comparison::Lt, 10_000.0));
     let ops = plain.iter().find(|s| s.metric == "ops_total").unwrap();
@@ -192,7 +192,7 @@ fn defaults_are_the_seeds_plus_run_checks() {
     let with_interference = default_slos(true, 2000);
     let waits = with_interference
         .iter()
-        .find(|s| s.metric == "lock_waits")
+        .find(|s| s.metric == "lock_waits_in_windows")
         .unwrap();
     assert_eq!((waits.op, waits.threshold), (Comparison::Gt, 0.0));
 }
@@ -275,6 +275,7 @@ fn healthy_report() -> SoakReport {
     r.ops.total = 13_000;
     r.ops.ops_per_second = 216.7;
     r.locks.lock_waits = 37;
+    r.locks.waits_in_windows = 30;
     r.faults = vec![FaultSummary {
         mode: "corrupt:truncated".into(),
         injected: 3,
@@ -350,6 +351,7 @@ fn failures_are_reported_with_their_measurement() {
     r.oracle.wrong_hits = 2;
     r.integrity.ok = false;
     r.locks.lock_waits = 0;
+    r.locks.waits_in_windows = 0;
     let results = evaluate(&default_slos(true, 2_000), &r);
     let failed: Vec<&str> = results
         .iter()
@@ -358,7 +360,12 @@ fn failures_are_reported_with_their_measurement() {
         .collect();
     assert_eq!(
         failed,
-        ["get.p95", "integrity_ok", "wrong_hits", "lock_waits"]
+        [
+            "get.p95",
+            "integrity_ok",
+            "wrong_hits",
+            "lock_waits_in_windows"
+        ]
     );
     let get = results.iter().find(|r| r.name == "get.p95").unwrap();
     assert_eq!(get.measured_text, "12.0 ms");

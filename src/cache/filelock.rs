@@ -59,6 +59,9 @@ pub struct LockGuard<'a> {
     mode: LockMode,
     /// How long acquiring took.
     pub waited: Duration,
+    /// Whether another holder made us wait (a `try_lock` would have blocked); a slow
+    /// acquisition without contention is preemption, not a lock wait.
+    pub contended: bool,
 }
 
 impl CacheLock {
@@ -105,11 +108,12 @@ impl CacheLock {
             LockMode::Exclusive => acquire_exclusive(&handle, started, timeout),
         };
         match acquired {
-            Ok(()) => Ok(LockGuard {
+            Ok(contended) => Ok(LockGuard {
                 lock: self,
                 handle: Some(handle),
                 mode,
                 waited: started.elapsed(),
+                contended,
             }),
             Err(err) => {
                 self.give_back(handle);
@@ -145,38 +149,42 @@ impl Drop for LockGuard<'_> {
     }
 }
 
-fn acquire_shared(handle: &Handle, started: Instant, timeout: Duration) -> Result<(), LockError> {
-    poll(started, timeout, || handle.gate.try_lock_shared())?;
+/// Takes gate then main, shared; true when either was contended.
+fn acquire_shared(handle: &Handle, started: Instant, timeout: Duration) -> Result<bool, LockError> {
+    let gate = poll(started, timeout, || handle.gate.try_lock_shared())?;
     let main = poll(started, timeout, || handle.main.try_lock_shared());
     let _ = handle.gate.unlock();
-    main
+    Ok(gate | main?)
 }
 
+/// Takes gate then main, exclusive; true when either was contended.
 fn acquire_exclusive(
     handle: &Handle,
     started: Instant,
     timeout: Duration,
-) -> Result<(), LockError> {
-    poll(started, timeout, || handle.gate.try_lock())?;
+) -> Result<bool, LockError> {
+    let gate = poll(started, timeout, || handle.gate.try_lock())?;
     let main = poll(started, timeout, || handle.main.try_lock());
     if main.is_err() {
         let _ = handle.gate.unlock();
     }
-    main
+    Ok(gate | main?)
 }
 
 /// Retries `try_lock` with short, growing sleeps until it succeeds or `timeout` passes.
+/// Returns whether it ever had to wait.
 fn poll(
     started: Instant,
     timeout: Duration,
     mut try_lock: impl FnMut() -> Result<(), TryLockError>,
-) -> Result<(), LockError> {
+) -> Result<bool, LockError> {
     let mut sleep = Duration::from_micros(20);
+    let mut blocked = false;
     loop {
         match try_lock() {
-            Ok(()) => return Ok(()),
+            Ok(()) => return Ok(blocked),
             Err(TryLockError::Error(err)) => return Err(LockError::Io(err)),
-            Err(TryLockError::WouldBlock) => {}
+            Err(TryLockError::WouldBlock) => blocked = true,
         }
         let waited = started.elapsed();
         if waited >= timeout {

@@ -29,7 +29,9 @@ impl Default for LockConfig {
     }
 }
 
-/// Called with every lock acquisition's wait (the soak records them in a histogram).
+/// Called with every contended lock acquisition's wait, timeouts included (the soak records
+/// them in a histogram). An uncontended acquisition is not a wait, however long preemption
+/// made it.
 pub type WaitObserver = Arc<dyn Fn(LockMode, Duration) + Send + Sync>;
 
 /// Wraps a cache with the shared/exclusive file lock.
@@ -67,7 +69,9 @@ impl LockedCache {
     fn acquire(&self, mode: LockMode, op: &'static str) -> Result<LockGuard<'_>, CacheError> {
         match self.lock.acquire(mode, self.config.timeout) {
             Ok(guard) => {
-                self.report_wait(mode, op, guard.waited);
+                if guard.contended {
+                    self.report_wait(mode, op, guard.waited);
+                }
                 Ok(guard)
             }
             Err(LockError::Timeout { waited }) => {

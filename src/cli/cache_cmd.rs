@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use super::CacheCommand;
 use super::context::{open_segment, open_telemetry};
-use super::output::{CliError, fail, print_json};
+use super::output::{CliError, fail, print_json, print_line};
 use crate::cache::{AstCache, CacheConfig, CacheStats, Maintenance, build_cache};
 use crate::segment::Segment;
 use crate::telemetry::Level;
@@ -36,7 +36,7 @@ pub fn run(command: &CacheCommand) -> ExitCode {
             if common.json {
                 print_json(&outcome.json);
             } else {
-                println!("{}", outcome.text);
+                print_line(&outcome.text);
             }
             if outcome.ok {
                 ExitCode::SUCCESS

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::SearchArgs;
 use super::context::{open_analyzer, open_segment, open_telemetry};
-use super::output::{CliError, fail, print_json};
+use super::output::{CliError, fail, print_error_line, print_json, print_line};
 use crate::search::{self, Query, SearchHit};
 
 /// Runs the command: text (or `--json`) on stdout, exit 0 or 1.
@@ -65,7 +65,7 @@ pub fn run(args: &SearchArgs) -> ExitCode {
 
 fn print_text(ranked: &[SearchHit], files_scanned: usize, warnings: &[String]) {
     if ranked.is_empty() {
-        println!("no matches ({files_scanned} files searched)");
+        print_line(&format!("no matches ({files_scanned} files searched)"));
     }
     for hit in ranked {
         let label = if hit.qualname.is_empty() {
@@ -73,12 +73,12 @@ fn print_text(ranked: &[SearchHit], files_scanned: usize, warnings: &[String]) {
         } else {
             &hit.qualname
         };
-        println!(
+        print_line(&format!(
             "{:>4}  {:<8} {}:{}  {}",
             hit.score, hit.kind, hit.file_rel, hit.line, label
-        );
+        ));
     }
     for warning in warnings {
-        eprintln!("warning: {warning}");
+        print_error_line(&format!("warning: {warning}"));
     }
 }

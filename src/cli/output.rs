@@ -27,7 +27,20 @@ impl CliError {
 
 /// Prints `value` as one line of JSON on stdout.
 pub fn print_json(value: &serde_json::Value) {
-    println!("{value}");
+    print_line(&value.to_string());
+}
+
+/// Prints one line on stdout. A closed pipe (`| head`) is not worth a panic: the output is
+/// dropped.
+pub fn print_line(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
+/// Prints one line on stderr, ignoring a closed stream.
+pub fn print_error_line(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 /// Prints the error (JSON on stdout when `json`, else one line on stderr) and returns exit 1.
@@ -35,7 +48,7 @@ pub fn fail(error: &CliError, json: bool) -> ExitCode {
     if json {
         print_json(&error.to_json());
     } else {
-        eprintln!("error [{}]: {}", error.code, error.message);
+        print_error_line(&format!("error [{}]: {}", error.code, error.message));
     }
     ExitCode::from(1)
 }

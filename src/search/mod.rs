@@ -105,10 +105,13 @@ fn qualname_score(query: &Query, qualname: &str) -> u32 {
 }
 
 /// Body score of a text: matching lines, capped; and the first matching line (1-based).
-/// The text is decoded and lowercased once (the same as line by line: `\n` is neither cased
-/// nor case-ignorable), and a text that holds no term is rejected in one pass.
+/// The text is lowercased once (ASCII fast path), then scanned line by line.
 fn body_score(query: &Query, text: &[u8]) -> (u32, u32) {
-    let lower = String::from_utf8_lossy(text).to_lowercase();
+    let lower = if text.is_ascii() {
+        String::from_utf8(text.to_ascii_lowercase()).unwrap_or_default()
+    } else {
+        String::from_utf8_lossy(text).to_lowercase()
+    };
     if !query.terms.iter().any(|t| lower.contains(t.as_str())) {
         return (0, 0);
     }

@@ -28,6 +28,8 @@ pub const SEGMENT_ENV: &str = "TRIFECTA_TEST_SEGMENT";
 pub const EVENTS_ENV: &str = "TRIFECTA_TEST_EVENTS";
 /// Printed by a child whose role completed.
 pub const CHILD_OK: &str = "TRIFECTA-TEST-CHILD-OK";
+/// Lock and busy timeout of the configurations the tests build.
+pub const PATIENCE: Duration = Duration::from_secs(60);
 /// Run id of the telemetry the tests configure.
 pub const RUN_ID: &str = "itest-run";
 
@@ -109,9 +111,17 @@ impl TestSegment {
     }
 
     /// A cache configuration with explicit persistence and the given telemetry.
+    ///
+    /// The lock and busy timeouts are long ([`PATIENCE`]): these tests check what the cache
+    /// stores, not how long it waits, and on a loaded machine many processes writing at once
+    /// can keep one of them waiting for SQLite's single writer lock longer than the default
+    /// timeouts (it then degrades as designed: `LockTimeout` or `Busy`). The tests of the
+    /// timeouts set their own.
     pub fn config_with(&self, persist: bool, telemetry: Telemetry) -> CacheConfig {
         let mut config = CacheConfig::new(self.segment.clone(), telemetry);
         config.persist = Some(persist);
+        config.lock.timeout = PATIENCE;
+        config.sqlite.busy_timeout = PATIENCE;
         config
     }
 

@@ -17,7 +17,10 @@ pub const SPIKE_THRESHOLD_US: u64 = 2_000;
 type Encoded = std::collections::BTreeMap<String, String>;
 
 /// Merges one kind of histogram across the results.
-pub fn merge<'a>(results: impl IntoIterator<Item = &'a WorkerResult>, pick: fn(&WorkerResult) -> &Encoded) -> anyhow::Result<HistogramSet> {
+pub fn merge<'a>(
+    results: impl IntoIterator<Item = &'a WorkerResult>,
+    pick: fn(&WorkerResult) -> &Encoded,
+) -> anyhow::Result<HistogramSet> {
     let mut merged = HistogramSet::default();
     for result in results {
         merged.merge(&HistogramSet::decode(pick(result))?);
@@ -31,16 +34,26 @@ pub fn all_results(phases: &[PhaseRun]) -> impl Iterator<Item = &WorkerResult> {
 }
 
 fn phase_results(phases: &[PhaseRun], phase: Phase) -> impl Iterator<Item = &WorkerResult> {
-    phases.iter().filter(move |p| p.phase == phase).flat_map(|p| p.results.iter())
+    phases
+        .iter()
+        .filter(move |p| p.phase == phase)
+        .flat_map(|p| p.results.iter())
 }
 
 /// Fills latency, open-loop, ops, phases, cache, oracle, memory and overhead sections.
-pub fn fill_measurements(report: &mut SoakReport, config: &RunConfig, phases: &[PhaseRun]) -> anyhow::Result<()> {
+pub fn fill_measurements(
+    report: &mut SoakReport,
+    config: &RunConfig,
+    phases: &[PhaseRun],
+) -> anyhow::Result<()> {
     let all = merge(all_results(phases), |r| &r.histograms)?;
     report.latency_us = all.summaries();
-    report.latency_outside_windows_us = merge(all_results(phases), |r| &r.histograms_outside_windows)?.summaries();
-    report.latency_warm_outside_windows_us =
-        merge(phase_results(phases, Phase::Warm), |r| &r.histograms_outside_windows)?.summaries();
+    report.latency_outside_windows_us =
+        merge(all_results(phases), |r| &r.histograms_outside_windows)?.summaries();
+    report.latency_warm_outside_windows_us = merge(phase_results(phases, Phase::Warm), |r| {
+        &r.histograms_outside_windows
+    })?
+    .summaries();
     if let Some(rate) = config.rate {
         report.open_loop = Some(open_loop(rate, phases)?);
     }
@@ -56,7 +69,9 @@ fn open_loop(rate: f64, phases: &[PhaseRun]) -> anyhow::Result<OpenLoopSummary> 
     let timed = || all_results(phases).filter(|r| r.phase == "warm" || r.phase == "mutation");
     let corrected = merge(timed(), |r| &r.histograms_corrected)?;
     let mut uncorrected = merge(timed(), |r| &r.histograms)?;
-    uncorrected.by_op.retain(|op, _| OpKind::parse(op).is_some());
+    uncorrected
+        .by_op
+        .retain(|op, _| OpKind::parse(op).is_some());
     let lag = merge(timed(), |r| &r.histograms_lag)?;
     let schedule_lag_us = lag.summaries().remove("lag").unwrap_or_default();
     let dropped: u64 = timed().map(|r| r.dropped).sum();
@@ -82,7 +97,9 @@ fn ops_summary(phases: &[PhaseRun]) -> OpsSummary {
         summary.dropped += result.dropped;
         for sample in &result.error_samples {
             if summary.error_samples.len() < 20 {
-                summary.error_samples.push(format!("[{} w{}] {sample}", result.phase, result.worker));
+                summary
+                    .error_samples
+                    .push(format!("[{} w{}] {sample}", result.phase, result.worker));
             }
         }
     }
@@ -94,7 +111,11 @@ fn ops_summary(phases: &[PhaseRun]) -> OpsSummary {
 }
 
 fn hit_rate(hits: u64, misses: u64) -> f64 {
-    if hits + misses == 0 { 0.0 } else { hits as f64 / (hits + misses) as f64 }
+    if hits + misses == 0 {
+        0.0
+    } else {
+        hits as f64 / (hits + misses) as f64
+    }
 }
 
 /// Operations, hit rate and errors of one phase.
@@ -111,7 +132,11 @@ pub fn phase_summary(run: &PhaseRun) -> PhaseSummary {
         stale: sum(|r| r.stale),
         hit_rate: hit_rate(hits, misses),
         errors: sum(|r| r.errors),
-        notes: if run.interrupted { "interrupted".into() } else { String::new() },
+        notes: if run.interrupted {
+            "interrupted".into()
+        } else {
+            String::new()
+        },
     }
 }
 
@@ -121,7 +146,9 @@ fn cache_summary(phases: &[PhaseRun]) -> CacheSummary {
             .iter()
             .filter(|p| p.phase == phase)
             .flat_map(|p| p.results.iter())
-            .fold((0, 0), |(h, m), r| (h + r.hits + r.cli_hits, m + r.misses + r.cli_misses));
+            .fold((0, 0), |(h, m), r| {
+                (h + r.hits + r.cli_hits, m + r.misses + r.cli_misses)
+            });
         hit_rate(h, m)
     };
     let sum = |f: fn(&WorkerResult) -> u64| all_results(phases).map(f).sum::<u64>();
@@ -144,7 +171,9 @@ fn oracle_summary(phases: &[PhaseRun]) -> OracleSummary {
         summary.hits_total += result.oracle.hits_total;
         summary.hits_verified += result.oracle.hits_verified;
         summary.wrong_hits += result.oracle.wrong_hits;
-        summary.wrong_hit_samples.extend(result.oracle.wrong_samples.iter().cloned());
+        summary
+            .wrong_hit_samples
+            .extend(result.oracle.wrong_samples.iter().cloned());
     }
     if summary.hits_total > 0 {
         summary.sample_fraction = summary.hits_verified as f64 / summary.hits_total as f64;
@@ -168,7 +197,11 @@ fn memory_summary(phases: &[PhaseRun]) -> MemorySummary {
             .map(|(_, kib)| *kib)
             .max()
             .unwrap_or(base);
-        let growth = if base == 0 { 0.0 } else { (peak as f64 - base as f64) / base as f64 * 100.0 };
+        let growth = if base == 0 {
+            0.0
+        } else {
+            (peak as f64 - base as f64) / base as f64 * 100.0
+        };
         summary.max_growth_pct = summary.max_growth_pct.max(growth);
         summary.workers.push(WorkerMemory {
             worker: result.worker,
@@ -188,7 +221,8 @@ fn overhead_summary(phases: &[PhaseRun], all: &HistogramSet) -> OverheadSummary 
     if results.is_empty() {
         return OverheadSummary::default();
     }
-    let per_record = results.iter().map(|r| r.bookkeeping_ns_per_op).sum::<f64>() / results.len() as f64;
+    let per_record =
+        results.iter().map(|r| r.bookkeeping_ns_per_op).sum::<f64>() / results.len() as f64;
     let records: u64 = all.by_op.values().map(|h| h.len()).sum();
     let ops: u64 = results.iter().map(|r| r.ops.values().sum::<u64>()).sum();
     let op_ns: f64 = results.iter().map(|r| r.op_time_ns as f64).sum();
@@ -203,21 +237,27 @@ fn overhead_summary(phases: &[PhaseRun], all: &HistogramSet) -> OverheadSummary 
 }
 
 /// Lock waits at or above the threshold per worker process (what must appear as events).
-pub fn lock_waits_by_pid(phases: &[PhaseRun], threshold_us: u64) -> anyhow::Result<HashMap<u32, u64>> {
+pub fn lock_waits_by_pid(
+    phases: &[PhaseRun],
+    threshold_us: u64,
+) -> anyhow::Result<HashMap<u32, u64>> {
     let mut by_pid = HashMap::new();
     for result in all_results(phases) {
         let set = HistogramSet::decode(&result.histograms)?;
-        let waits = set
-            .by_op
-            .get("lock_wait")
-            .map_or(0, |h| h.count_between(threshold_us, h.max().max(threshold_us)));
+        let waits = set.by_op.get("lock_wait").map_or(0, |h| {
+            h.count_between(threshold_us, h.max().max(threshold_us))
+        });
         *by_pid.entry(result.pid).or_default() += waits;
     }
     Ok(by_pid)
 }
 
 /// Lock contention: waits and spikes attributed to the windows that really happened.
-pub fn lock_summary(phases: &[PhaseRun], by_pid: &HashMap<u32, u64>, threshold_us: u64) -> LockSummary {
+pub fn lock_summary(
+    phases: &[PhaseRun],
+    by_pid: &HashMap<u32, u64>,
+    threshold_us: u64,
+) -> LockSummary {
     let mut summary = LockSummary {
         lock_waits: by_pid.values().sum(),
         lock_timeouts: all_results(phases).map(|r| r.lock_timeouts).sum(),
@@ -232,7 +272,11 @@ pub fn lock_summary(phases: &[PhaseRun], by_pid: &HashMap<u32, u64>, threshold_u
     let mut rows: Vec<WindowSummary> = windows
         .iter()
         .map(|(w, phase)| WindowSummary {
-            kind: if w.held { w.kind.as_str().to_string() } else { format!("{} (not held)", w.kind.as_str()) },
+            kind: if w.held {
+                w.kind.as_str().to_string()
+            } else {
+                format!("{} (not held)", w.kind.as_str())
+            },
             start_ms: w.start_ms,
             duration_ms: w.end_ms - w.start_ms,
             phase: phase.to_string(),
@@ -240,9 +284,11 @@ pub fn lock_summary(phases: &[PhaseRun], by_pid: &HashMap<u32, u64>, threshold_u
         })
         .collect();
     let locate = |sample: &Sample| {
-        windows
-            .iter()
-            .position(|(w, _)| sample.at_ms >= w.start_ms - WINDOW_SLACK_MS && sample.at_ms <= w.end_ms + WINDOW_SLACK_MS)
+        windows.iter().position(|(w, _)| {
+            w.held
+                && sample.at_ms >= w.start_ms - WINDOW_SLACK_MS
+                && sample.at_ms <= w.end_ms + WINDOW_SLACK_MS
+        })
     };
     for result in all_results(phases) {
         for wait in &result.waits {
@@ -270,7 +316,11 @@ pub fn lock_summary(phases: &[PhaseRun], by_pid: &HashMap<u32, u64>, threshold_u
 }
 
 /// Config section of the report.
-pub fn config_summary(config: &RunConfig, corpus: CorpusSummary, cli_binary: String) -> ConfigSummary {
+pub fn config_summary(
+    config: &RunConfig,
+    corpus: CorpusSummary,
+    cli_binary: String,
+) -> ConfigSummary {
     ConfigSummary {
         profile: config.profile.name().to_string(),
         processes: config.processes,
@@ -278,7 +328,11 @@ pub fn config_summary(config: &RunConfig, corpus: CorpusSummary, cli_binary: Str
         seed: config.seed,
         duration_s: config.duration.as_secs_f64(),
         rate: config.rate,
-        mix: config.mix.iter().map(|(k, w)| (k.as_str().to_string(), *w)).collect::<BTreeMap<_, _>>(),
+        mix: config
+            .mix
+            .iter()
+            .map(|(k, w)| (k.as_str().to_string(), *w))
+            .collect::<BTreeMap<_, _>>(),
         corpus,
         interference: config.interference.is_some(),
         faults: Vec::new(),

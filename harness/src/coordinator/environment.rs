@@ -16,6 +16,17 @@ pub fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
+/// Current UTC time, RFC 3339 with milliseconds, in the format of telemetry `ts` (so the two
+/// compare as strings).
+pub fn now_rfc3339_ms() -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::now_utc()
+        .format(&format)
+        .unwrap_or_default()
+}
+
 /// Commit, SQLite version, OS and CPUs (pragmas are added after the run).
 pub fn describe(started_at: &str) -> Environment {
     Environment {
@@ -32,7 +43,11 @@ pub fn describe(started_at: &str) -> Environment {
 
 /// The pragmas of a cache connection on `db`, read back from SQLite.
 pub fn pragmas(db: &Path) -> BTreeMap<String, String> {
-    let cache = SqliteCache::new(db.to_path_buf(), SqliteConfig::default(), Telemetry::disabled());
+    let cache = SqliteCache::new(
+        db.to_path_buf(),
+        SqliteConfig::default(),
+        Telemetry::disabled(),
+    );
     match cache.pragmas() {
         Ok(list) => list.into_iter().collect(),
         Err(err) => BTreeMap::from([("error".to_string(), err.to_string())]),
@@ -50,8 +65,13 @@ fn git_commit() -> String {
     };
     match run(&["rev-parse", "--short=12", "HEAD"]) {
         Some(commit) => {
-            let dirty = run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-            if dirty { format!("{commit}-dirty") } else { commit }
+            let dirty = run(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            if dirty {
+                format!("{commit}-dirty")
+            } else {
+                commit
+            }
         }
         None => "unknown (not a git checkout)".into(),
     }
@@ -59,5 +79,10 @@ fn git_commit() -> String {
 
 fn os_description() -> String {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    format!("{} {} ({})", std::env::consts::OS, release.trim(), std::env::consts::ARCH)
+    format!(
+        "{} {} ({})",
+        std::env::consts::OS,
+        release.trim(),
+        std::env::consts::ARCH
+    )
 }

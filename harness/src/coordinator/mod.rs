@@ -3,6 +3,8 @@
 
 mod assemble;
 mod environment;
+mod fault_driver;
+mod fault_report;
 mod samplers;
 mod spawn;
 
@@ -12,24 +14,30 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use trifecta::cache::{AstCache, CacheConfig, build_cache};
+use trifecta::cache::{CacheConfig, build_cache};
 use trifecta::segment::Segment;
 use trifecta::telemetry::Telemetry;
 
 use crate::args::{EXIT_HARNESS_ERROR, EXIT_INTERRUPTED, EXIT_PASS, EXIT_SLO_FAILED, RunConfig};
 use crate::corpus::{self, Corpus, CorpusSpec};
+use crate::faults::Fault;
 use crate::interference::{self, InterferenceSpec};
 use crate::progress::{PhaseLength, Progress};
 use crate::report::model::{CorpusSummary, IntegritySummary, PhaseSummary, SoakReport};
 use crate::report::{self, baseline};
 use crate::worker::spec::{CliCommand, OpKind, Phase, Plan, WorkerSpec};
 use crate::{slo, util, verify};
+use fault_driver::FaultDriver;
 use spawn::{PhaseLauncher, PhaseRun};
 
 /// Threshold of the `ast.cache.lock_wait` event in the soak.
 const LOCK_WAIT_THRESHOLD_US: u64 = 1_000;
 /// How often the coordinator runs `quick_check` during the run.
 const QUICK_CHECK_EVERY: Duration = Duration::from_secs(5);
+/// Weight of the hostile-source operation in the timed phases' mix (with `--faults sources`).
+const SOURCE_FAULT_WEIGHT: u32 = 2;
+/// With `--faults corrupt`, each worker's cache runs a `quick_check` this often (default: hourly).
+const CORRUPT_QUICK_CHECK_MS: u64 = 1_000;
 /// Hits every worker re-parses before sampling, and the sampled fraction after that.
 const ORACLE_MIN: u64 = 100;
 const ORACLE_FRACTION: f64 = 0.06;
@@ -47,6 +55,7 @@ struct Run {
     epoch_unix_ns: i128,
     stop: Arc<AtomicBool>,
     progress: Progress,
+    faults: FaultDriver,
 }
 
 /// Runs the soak and returns the process exit code.
@@ -55,14 +64,18 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<i32> {
     let baseline = load_baseline(&config);
     let temp = match &config.workdir {
         Some(_) => None,
-        None => Some(tempfile::Builder::new().prefix("trifecta-soak-").tempdir()?),
+        None => Some(
+            tempfile::Builder::new()
+                .prefix("trifecta-soak-")
+                .tempdir()?,
+        ),
     };
     let workdir = match (&config.workdir, &temp) {
         (Some(dir), _) => dir.clone(),
         (None, Some(temp)) => temp.path().to_path_buf(),
         (None, None) => unreachable_workdir()?,
     };
-    let mut progress = Progress::new(config.progress);
+    let progress = Progress::new(config.progress);
     progress.note(&format!("work directory {}", workdir.display()));
     let mut run = prepare(config, workdir, stop, progress)?;
     let mut report = SoakReport {
@@ -73,11 +86,12 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<i32> {
     report.warnings.extend(baseline_warning);
     let outcome = run.execute(&mut report);
     let code = run.finish(&mut report, outcome, baseline);
-    if run.config.keep_workdir || code == EXIT_HARNESS_ERROR {
-        if let Some(temp) = temp {
-            let kept = temp.keep();
-            run.progress.note(&format!("work directory kept at {}", kept.display()));
-        }
+    if (run.config.keep_workdir || code == EXIT_HARNESS_ERROR)
+        && let Some(temp) = temp
+    {
+        let kept = temp.keep();
+        run.progress
+            .note(&format!("work directory kept at {}", kept.display()));
     }
     Ok(code)
 }
@@ -95,11 +109,19 @@ fn load_baseline(config: &RunConfig) -> (Option<(SoakReport, String)>, Option<St
     match baseline::load(path) {
         Ok(Some(previous)) => (Some((previous, path.display().to_string())), None),
         Ok(None) => (None, None),
-        Err(err) => (None, Some(format!("baseline {} not used: {err:#}", path.display()))),
+        Err(err) => (
+            None,
+            Some(format!("baseline {} not used: {err:#}", path.display())),
+        ),
     }
 }
 
-fn prepare(config: RunConfig, workdir: PathBuf, stop: Arc<AtomicBool>, mut progress: Progress) -> anyhow::Result<Run> {
+fn prepare(
+    config: RunConfig,
+    workdir: PathBuf,
+    stop: Arc<AtomicBool>,
+    progress: Progress,
+) -> anyhow::Result<Run> {
     let root = workdir.join("segment");
     let control = workdir.join("control");
     std::fs::create_dir_all(&root)?;
@@ -129,7 +151,9 @@ fn prepare(config: RunConfig, workdir: PathBuf, stop: Arc<AtomicBool>, mut progr
     let segment = Segment::open(&root)?;
     let run_id = format!("soak-{}-{}", config.profile.name(), config.seed);
     progress.note(&format!("cli operations run {}", describe_cli(&cli)));
+    let faults = FaultDriver::new(&config.faults, segment.clone(), config.seed);
     Ok(Run {
+        faults,
         config,
         exe,
         workdir,
@@ -162,11 +186,18 @@ fn cli_command(exe: &Path) -> CliCommand {
 }
 
 fn describe_cli(cli: &CliCommand) -> String {
-    let name = cli.program.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = cli
+        .program
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if cli.prefix.is_empty() {
         format!("{name} (the trifecta binary)")
     } else {
-        format!("{name} {} (trifecta CLI embedded in soak; build the trifecta binary to use it instead)", cli.prefix.join(" "))
+        format!(
+            "{name} {} (trifecta CLI embedded in soak; build the trifecta binary to use it instead)",
+            cli.prefix.join(" ")
+        )
     }
 }
 
@@ -189,7 +220,11 @@ impl Run {
         let samples = samplers.stop();
         report.database.samples = samples.db_bytes.clone();
         report.integrity.quick_checks = samples.quick_checks.len() as u64;
-        report.integrity.quick_check_failures = samples.quick_checks.iter().filter(|(_, r)| r != "ok").count() as u64;
+        report.integrity.quick_check_failures = samples
+            .quick_checks
+            .iter()
+            .filter(|(_, r)| r != "ok")
+            .count() as u64;
         report.integrity.quick_check_results = samples
             .quick_checks
             .iter()
@@ -208,7 +243,11 @@ impl Run {
             path.push(suffix);
             let _ = std::fs::remove_file(PathBuf::from(path));
         }
-        anyhow::ensure!(!db.exists(), "could not start from a fresh database: {} still exists", db.display());
+        anyhow::ensure!(
+            !db.exists(),
+            "could not start from a fresh database: {} still exists",
+            db.display()
+        );
         Ok(PhaseSummary {
             name: Phase::Fresh.as_str().into(),
             seconds: started.elapsed().as_secs_f64(),
@@ -221,21 +260,23 @@ impl Run {
         let mut runs = Vec::new();
         let warm_ms = (self.config.duration.as_millis() as f64 * 0.6) as u64;
         let mutation_ms = self.config.duration.as_millis() as u64 - warm_ms;
-        let reading_mix: Vec<(OpKind, u32)> =
-            self.config.mix.iter().copied().filter(|(k, _)| *k != OpKind::Mutate).collect();
-        let full_mix = self.config.mix.clone();
-        let plan: Vec<(Phase, Option<(u64, Vec<(OpKind, u32)>)>)> = vec![
-            (Phase::Cold, None),
-            (Phase::Warm, Some((warm_ms, reading_mix))),
-            (Phase::Mutation, Some((mutation_ms, full_mix))),
-        ];
-        for (phase, timed) in plan {
+        let mut full_mix = self.config.mix.clone();
+        if self.config.faults.has(Fault::Sources) {
+            full_mix.push((OpKind::Fault, SOURCE_FAULT_WEIGHT));
+        }
+        let reading_mix: Vec<(OpKind, u32)> = full_mix
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != OpKind::Mutate)
+            .collect();
+        for phase in [Phase::Cold, Phase::Warm, Phase::Mutation] {
             if self.stop.load(Ordering::Relaxed) {
                 break;
             }
-            let run = match timed {
-                None => self.cold_phase()?,
-                Some((ms, mix)) => self.timed_phase(phase, ms, mix)?,
+            let run = match phase {
+                Phase::Warm => self.timed_phase(phase, warm_ms, reading_mix.clone())?,
+                Phase::Mutation => self.timed_phase(phase, mutation_ms, full_mix.clone())?,
+                _ => self.cold_phase()?,
             };
             let interrupted = run.interrupted;
             runs.push(run);
@@ -256,12 +297,26 @@ impl Run {
         let specs = shards
             .into_iter()
             .enumerate()
-            .map(|(i, files)| self.worker_spec(i as u32, Phase::Cold, Plan::Shard { files }, Vec::new()))
+            .map(|(i, files)| {
+                self.worker_spec(i as u32, Phase::Cold, Plan::Shard { files }, Vec::new())
+            })
             .collect();
-        self.launch(Phase::Cold, specs, None, PhaseLength::Ops(total), Duration::from_secs(900))
+        self.launch(
+            Phase::Cold,
+            specs,
+            None,
+            PhaseLength::Ops(total),
+            Duration::from_secs(900),
+            false,
+        )
     }
 
-    fn timed_phase(&mut self, phase: Phase, duration_ms: u64, mix: Vec<(OpKind, u32)>) -> anyhow::Result<PhaseRun> {
+    fn timed_phase(
+        &mut self,
+        phase: Phase,
+        duration_ms: u64,
+        mix: Vec<(OpKind, u32)>,
+    ) -> anyhow::Result<PhaseRun> {
         let start_ms = self.offset_ms() + 100.0;
         let windows = match &self.config.interference {
             Some(i) => interference::plan_windows(
@@ -290,7 +345,14 @@ impl Run {
             result_path: self.control(&format!("{}-interference.json", phase.as_str())),
         });
         let limit = Duration::from_millis(duration_ms) + Duration::from_secs(120);
-        self.launch(phase, specs, interference, PhaseLength::Time(Duration::from_millis(duration_ms)), limit)
+        self.launch(
+            phase,
+            specs,
+            interference,
+            PhaseLength::Time(Duration::from_millis(duration_ms)),
+            limit,
+            true,
+        )
     }
 
     fn launch(
@@ -300,7 +362,9 @@ impl Run {
         interference: Option<InterferenceSpec>,
         length: PhaseLength,
         limit: Duration,
+        with_faults: bool,
     ) -> anyhow::Result<PhaseRun> {
+        let faults = with_faults.then_some(&mut self.faults);
         let mut launcher = PhaseLauncher {
             exe: &self.exe,
             workdir: &self.workdir,
@@ -308,14 +372,20 @@ impl Run {
             stop: &self.stop,
             progress: &mut self.progress,
         };
-        launcher.run_phase(phase, specs, interference, length, limit)
+        launcher.run_phase(phase, specs, interference, length, limit, faults)
     }
 
     fn control(&self, name: &str) -> PathBuf {
         self.workdir.join("control").join(name)
     }
 
-    fn worker_spec(&self, worker: u32, phase: Phase, plan: Plan, windows: Vec<(f64, f64)>) -> WorkerSpec {
+    fn worker_spec(
+        &self,
+        worker: u32,
+        phase: Phase,
+        plan: Plan,
+        windows: Vec<(f64, f64)>,
+    ) -> WorkerSpec {
         WorkerSpec {
             worker,
             phase,
@@ -335,11 +405,29 @@ impl Run {
             cli: self.cli.clone(),
             run_id: self.run_id.clone(),
             result_path: self.control(&format!("{}-worker-{worker}.json", phase.as_str())),
+            faults: self
+                .config
+                .faults
+                .faults
+                .iter()
+                .copied()
+                .filter(|f| matches!(f, Fault::Sources | Fault::RogueClose))
+                .collect(),
+            quick_check_interval_ms: if self.config.faults.has(Fault::Corrupt) {
+                CORRUPT_QUICK_CHECK_MS
+            } else {
+                3_600_000
+            },
         }
     }
 
     /// Verification, verdict and report; returns the exit code.
-    fn finish(&mut self, report: &mut SoakReport, outcome: anyhow::Result<Vec<PhaseRun>>, baseline: Option<(SoakReport, String)>) -> i32 {
+    fn finish(
+        &mut self,
+        report: &mut SoakReport,
+        outcome: anyhow::Result<Vec<PhaseRun>>,
+        baseline: Option<(SoakReport, String)>,
+    ) -> i32 {
         let interrupted = self.stop.load(Ordering::Relaxed);
         let (phases, harness_error) = match outcome {
             Ok(phases) => (phases, None),
@@ -347,7 +435,9 @@ impl Run {
         };
         let interrupted = interrupted || phases.iter().any(|p| p.interrupted);
         if let Err(err) = self.verify_and_fill(report, &phases) {
-            report.warnings.push(format!("verification failed: {err:#}"));
+            report
+                .warnings
+                .push(format!("verification failed: {err:#}"));
             report.integrity.integrity_check = format!("not run: {err:#}");
         }
         if let Some(error) = &harness_error {
@@ -356,7 +446,12 @@ impl Run {
         report.slos = slo::evaluate(&self.config.slos, report);
         let all_pass = report.slos.iter().all(|s| s.pass);
         report.complete = harness_error.is_none() && !interrupted;
-        report.verdict = if all_pass && report.complete { "pass" } else { "fail" }.into();
+        report.verdict = if all_pass && report.complete {
+            "pass"
+        } else {
+            "fail"
+        }
+        .into();
         report.exit_code = if harness_error.is_some() {
             EXIT_HARNESS_ERROR
         } else if interrupted {
@@ -387,7 +482,10 @@ impl Run {
 
     fn print_verdict(&self, report: &SoakReport, harness_error: Option<&str>) {
         for slo in report.slos.iter().filter(|s| !s.pass) {
-            eprintln!("soak: SLO failed: {} {} (measured {})", slo.name, slo.target, slo.measured_text);
+            eprintln!(
+                "soak: SLO failed: {} {} (measured {})",
+                slo.name, slo.target, slo.measured_text
+            );
         }
         if let Some(error) = harness_error {
             eprintln!("soak: error: {error}");
@@ -403,7 +501,11 @@ impl Run {
         );
     }
 
-    fn verify_and_fill(&mut self, report: &mut SoakReport, phases: &[PhaseRun]) -> anyhow::Result<()> {
+    fn verify_and_fill(
+        &mut self,
+        report: &mut SoakReport,
+        phases: &[PhaseRun],
+    ) -> anyhow::Result<()> {
         let started = Instant::now();
         assemble::fill_measurements(report, &self.config, phases)?;
         let waits = assemble::lock_waits_by_pid(phases, LOCK_WAIT_THRESHOLD_US)?;
@@ -419,8 +521,28 @@ impl Run {
         let results: Vec<_> = assemble::all_results(phases).cloned().collect();
         let workdir = self.workdir.display().to_string();
         let telemetry_dir = self.segment.root.join("_ctx").join("telemetry");
-        report.telemetry = verify::telemetry::audit(&telemetry_dir, &results, &waits, &[&workdir])?;
-        report.phases.extend(phases.iter().map(assemble::phase_summary));
+        let killed: Vec<u32> = self.faults.kills.iter().map(|k| k.pid).collect();
+        let audit =
+            verify::telemetry::audit(&telemetry_dir, &results, &waits, &[&workdir], &killed)?;
+        self.faults.check_last();
+        report.faults = fault_report::rows(&self.config.faults, phases, &self.faults, &audit);
+        report.ops.killed = self.faults.kills.len() as u64;
+        report.config.faults = self
+            .config
+            .faults
+            .faults
+            .iter()
+            .map(|f| f.as_str().to_string())
+            .collect();
+        report.telemetry = audit.summary;
+        if report.open_loop.as_ref().is_some_and(|o| o.saturated) {
+            report.warnings.push(
+                "the open-loop generator could not keep the rate (operations started late or were dropped): latencies from the intended start include that delay".into(),
+            );
+        }
+        report
+            .phases
+            .extend(phases.iter().map(assemble::phase_summary));
         report.phases.push(PhaseSummary {
             name: Phase::Verification.as_str().into(),
             seconds: started.elapsed().as_secs_f64(),
@@ -437,9 +559,18 @@ impl Run {
     fn check_database(&self, report: &mut SoakReport) -> anyhow::Result<()> {
         let db = self.segment.db_path();
         if let Some(bytes) = samplers::db_and_wal_bytes(&db) {
-            report.database.samples.push((self.offset_ms() / 1000.0, bytes));
+            report
+                .database
+                .samples
+                .push((self.offset_ms() / 1000.0, bytes));
         }
-        report.database.max_bytes = report.database.samples.iter().map(|(_, b)| *b).max().unwrap_or(0);
+        report.database.max_bytes = report
+            .database
+            .samples
+            .iter()
+            .map(|(_, b)| *b)
+            .max()
+            .unwrap_or(0);
         if !db.exists() {
             report.integrity = IntegritySummary {
                 integrity_check: "no database was created".into(),

@@ -84,11 +84,16 @@ pub fn db_and_wal_bytes(db: &Path) -> Option<u64> {
 /// Runs `PRAGMA quick_check` on a read-only connection: `ok` or the problem.
 pub fn quick_check(db: &Path) -> String {
     let run = || -> rusqlite::Result<String> {
-        let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        let conn = Connection::open_with_flags(
+            db,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
         conn.busy_timeout(Duration::from_secs(5))?;
         let mut stmt = conn.prepare("PRAGMA quick_check")?;
-        let lines: Vec<String> = stmt.query_map([], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?;
+        let lines: Vec<String> = stmt
+            .query_map([], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
         Ok(lines.join("; "))
     };
     run().unwrap_or_else(|err| format!("error: {err}"))

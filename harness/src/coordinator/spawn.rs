@@ -9,10 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use super::fault_driver::{FaultDriver, KillRecord};
 use crate::interference::{ActualWindow, InterferenceSpec, PlannedWindow};
 use crate::progress::{PhaseLength, Progress};
 use crate::util;
-use crate::worker::spec::{Phase, WorkerResult, WorkerSpec};
+use crate::worker::spec::{Phase, Plan, WorkerResult, WorkerSpec};
 
 /// How long stopping workers may take before they are killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -70,10 +71,11 @@ impl PhaseLauncher<'_> {
     pub fn run_phase(
         &mut self,
         phase: Phase,
-        specs: Vec<WorkerSpec>,
+        mut specs: Vec<WorkerSpec>,
         interference: Option<InterferenceSpec>,
         length: PhaseLength,
         hard_limit: Duration,
+        mut faults: Option<&mut FaultDriver>,
     ) -> anyhow::Result<PhaseRun> {
         let started = Instant::now();
         let timed = matches!(length, PhaseLength::Time(_));
@@ -86,25 +88,53 @@ impl PhaseLauncher<'_> {
         for spec in &specs {
             workers.push(self.spawn_worker(spec)?);
         }
-        let interrupted = self.watch(&mut workers, started, timed, hard_limit)?;
+        let deadline = timed_deadline(&specs, started);
+        if let Some(driver) = faults.as_deref_mut() {
+            driver.start_phase();
+        }
+        let interrupted = loop {
+            match self.watch(
+                &mut workers,
+                started,
+                timed,
+                hard_limit,
+                deadline.is_some() && faults.is_some(),
+            )? {
+                Watch::Done(interrupted) => break interrupted,
+                Watch::Tick => {
+                    let (Some(driver), Some(deadline)) = (faults.as_deref_mut(), deadline) else {
+                        continue;
+                    };
+                    driver.corrupt_if_due(deadline.saturating_duration_since(Instant::now()));
+                    if driver.kill_due() {
+                        self.kill_and_respawn(driver, phase, &mut specs, &mut workers, deadline)?;
+                    }
+                }
+            }
+        };
         if let Some(child) = interferer.as_mut() {
             finish_interferer(child)?;
         }
         self.check_exits(&workers, interrupted)?;
         let results = specs
             .iter()
-            .filter_map(|spec| match util::read_json::<WorkerResult>(&spec.result_path) {
-                Ok(result) => Some(Ok(result)),
-                Err(_) if interrupted => None,
-                Err(err) => Some(Err(err)),
-            })
+            .filter_map(
+                |spec| match util::read_json::<WorkerResult>(&spec.result_path) {
+                    Ok(result) => Some(Ok(result)),
+                    Err(_) if interrupted => None,
+                    Err(err) => Some(Err(err)),
+                },
+            )
             .collect::<anyhow::Result<Vec<_>>>()?;
         let windows = match &interference {
             Some(spec) => util::read_json(&spec.result_path).unwrap_or_default(),
             None => Vec::new(),
         };
         let ops: u64 = results.iter().map(|r| r.ops.values().sum::<u64>()).sum();
-        self.progress.finish_phase(&format!("{ops} ops in {:.1}s", started.elapsed().as_secs_f64()));
+        self.progress.finish_phase(&format!(
+            "{ops} ops in {:.1}s",
+            started.elapsed().as_secs_f64()
+        ));
         Ok(PhaseRun {
             phase,
             results,
@@ -130,7 +160,12 @@ impl PhaseLauncher<'_> {
     }
 
     /// Writes the spec next to its result file and starts `soak <role> <spec>`.
-    fn spawn_role<T: serde::Serialize>(&self, role: &str, spec: &T, result: &Path) -> anyhow::Result<(Child, PathBuf)> {
+    fn spawn_role<T: serde::Serialize>(
+        &self,
+        role: &str,
+        spec: &T,
+        result: &Path,
+    ) -> anyhow::Result<(Child, PathBuf)> {
         let spec_path = result.with_extension("spec.json");
         util::write_json_atomic(&spec_path, spec)?;
         let child = Command::new(self.exe)
@@ -150,14 +185,68 @@ impl PhaseLauncher<'_> {
         Ok((child, spec_path))
     }
 
+    /// SIGKILLs a random running worker in the middle of whatever it is doing and starts a
+    /// replacement for the rest of the phase.
+    fn kill_and_respawn(
+        &mut self,
+        driver: &mut FaultDriver,
+        phase: Phase,
+        specs: &mut [WorkerSpec],
+        workers: &mut [Running],
+        deadline: Instant,
+    ) -> anyhow::Result<()> {
+        let alive: Vec<usize> = (0..workers.len())
+            .filter(|&i| workers[i].status.is_none())
+            .collect();
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if alive.is_empty() || remaining < Duration::from_millis(300) {
+            return Ok(());
+        }
+        let index = alive[driver.pick(alive.len())];
+        let victim = &mut workers[index];
+        let pid = victim.child.id();
+        victim.signal(libc::SIGKILL);
+        let _ = victim.child.wait();
+        driver.kills.push(KillRecord {
+            pid,
+            ops_reported: victim.ops.load(Ordering::Relaxed),
+        });
+        let mut spec = specs[index].clone();
+        if let Plan::Timed { duration_ms, .. } = &mut spec.plan {
+            *duration_ms = remaining.as_millis() as u64;
+        }
+        let name = format!(
+            "{}-worker-{}-r{}.json",
+            phase.as_str(),
+            spec.worker,
+            driver.kills.len()
+        );
+        spec.result_path = spec.result_path.with_file_name(name);
+        workers[index] = self.spawn_worker(&spec)?;
+        specs[index] = spec;
+        Ok(())
+    }
+
     /// Waits for every worker, showing progress; on a stop request, signals them and waits
-    /// (killing after a grace period). Returns whether the phase was interrupted.
-    fn watch(&mut self, workers: &mut [Running], started: Instant, timed: bool, hard_limit: Duration) -> anyhow::Result<bool> {
+    /// (killing after a grace period). With `ticks`, returns every poll interval so the
+    /// caller can inject faults.
+    fn watch(
+        &mut self,
+        workers: &mut [Running],
+        started: Instant,
+        timed: bool,
+        hard_limit: Duration,
+        ticks: bool,
+    ) -> anyhow::Result<Watch> {
         let mut stop_sent: Option<Instant> = None;
         loop {
-            let all_done = workers.iter_mut().fold(true, |done, w| w.poll() && done);
-            if all_done {
-                return Ok(stop_sent.is_some());
+            for worker in workers.iter_mut() {
+                worker.poll();
+            }
+            if workers.iter().all(|w| w.status.is_some()) {
+                return Ok(Watch::Done(
+                    stop_sent.is_some() || self.stop.load(Ordering::Relaxed),
+                ));
             }
             let elapsed = started.elapsed();
             if self.stop.load(Ordering::Relaxed) && stop_sent.is_none() {
@@ -174,13 +263,23 @@ impl PhaseLauncher<'_> {
                 if overdue && stop_sent.is_none() {
                     bail!("workers did not finish within {hard_limit:?}; they were killed");
                 }
-                return Ok(true);
+                return Ok(Watch::Done(true));
             }
             let ops = workers.iter().map(|w| w.ops.load(Ordering::Relaxed)).sum();
-            let errors = workers.iter().map(|w| w.errors.load(Ordering::Relaxed)).sum();
-            let position = if timed { elapsed.as_millis() as u64 } else { ops };
+            let errors = workers
+                .iter()
+                .map(|w| w.errors.load(Ordering::Relaxed))
+                .sum();
+            let position = if timed {
+                elapsed.as_millis() as u64
+            } else {
+                ops
+            };
             self.progress.update(position, ops, errors, elapsed);
             std::thread::sleep(POLL);
+            if ticks && stop_sent.is_none() {
+                return Ok(Watch::Tick);
+            }
         }
     }
 
@@ -195,6 +294,22 @@ impl PhaseLauncher<'_> {
         }
         Ok(())
     }
+}
+
+/// What one call of `watch` saw.
+enum Watch {
+    /// Every worker exited; whether the phase was interrupted.
+    Done(bool),
+    /// A poll interval passed (fault injection may act).
+    Tick,
+}
+
+/// When a timed phase ends (from its plan).
+fn timed_deadline(specs: &[WorkerSpec], started: Instant) -> Option<Instant> {
+    specs.iter().find_map(|spec| match spec.plan {
+        Plan::Timed { duration_ms, .. } => Some(started + Duration::from_millis(duration_ms)),
+        Plan::Shard { .. } => None,
+    })
 }
 
 /// Stops the interferer (its remaining windows are skipped) and checks it exited cleanly.

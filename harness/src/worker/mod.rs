@@ -15,10 +15,13 @@ use trifecta::segment::Segment;
 use trifecta::telemetry::{Level, Telemetry, TelemetryConfig};
 
 use crate::corpus::Corpus;
+use crate::faults::Fault;
+use crate::faults::rogue::RogueCloser;
 use crate::metrics::{self, ThreadMetrics, Timeline};
 use crate::stack::{self, CacheCounts, SoakStack};
 use crate::{signals, util};
-use spec::{OpKind, OracleCounts, Plan, WorkerResult, WorkerSpec};
+use spec::{OpKind, OracleCounts, Plan, SourceFaultCount, WorkerResult, WorkerSpec};
+use std::collections::BTreeMap;
 
 /// Most error messages kept as samples.
 const MAX_ERROR_SAMPLES: usize = 20;
@@ -28,7 +31,7 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 /// Counters shared by a worker's threads.
 #[derive(Default)]
 pub struct WorkerCounters {
-    ops: [AtomicU64; 4],
+    ops: [AtomicU64; 5],
     errors: AtomicU64,
     error_samples: Mutex<Vec<String>>,
     cli_hits: AtomicU64,
@@ -36,6 +39,7 @@ pub struct WorkerCounters {
     dropped: AtomicU64,
     op_time_ns: AtomicU64,
     oracle: Mutex<OracleCounts>,
+    source_faults: Mutex<BTreeMap<String, SourceFaultCount>>,
 }
 
 impl WorkerCounters {
@@ -78,6 +82,7 @@ pub struct WorkerContext {
 /// Entry point of `soak __worker <spec.json>`.
 pub fn run(spec_path: &Path) -> anyhow::Result<()> {
     let spec: WorkerSpec = util::read_json(spec_path)?;
+    util::limit_malloc_arenas();
     let stop = signals::stop_flag()?;
     metrics::init_timeline(Timeline {
         epoch: util::instant_of_unix_ns(spec.epoch_unix_ns),
@@ -88,8 +93,12 @@ pub fn run(spec_path: &Path) -> anyhow::Result<()> {
     let bookkeeping_ns = metrics::calibrate_bookkeeping_ns();
     let corpus = Corpus::read_manifest(&spec.manifest).context("reading the corpus manifest")?;
     let segment = Segment::open(&spec.segment)?;
-    let telemetry = Telemetry::open(&TelemetryConfig::from_env(&segment.root, &segment.id, Level::Lite))
-        .context("opening telemetry")?;
+    let telemetry = Telemetry::open(&TelemetryConfig::from_env(
+        &segment.root,
+        &segment.id,
+        Level::Lite,
+    ))
+    .context("opening telemetry")?;
     let lock = LockConfig {
         timeout: Duration::from_millis(spec.lock_timeout_ms),
         wait_threshold: Duration::from_micros(spec.lock_wait_threshold_us),
@@ -98,7 +107,16 @@ pub fn run(spec_path: &Path) -> anyhow::Result<()> {
         stack,
         counts,
         busy_retries,
-    } = stack::build(&segment, telemetry, lock)?;
+    } = stack::build(
+        &segment,
+        telemetry,
+        lock,
+        Duration::from_millis(spec.quick_check_interval_ms),
+    )?;
+    let rogue = spec
+        .faults
+        .contains(&Fault::RogueClose)
+        .then(|| RogueCloser::start(segment.db_path()));
     let modules = ops::importable_modules(&corpus.python);
     let context = Arc::new(WorkerContext {
         spec,
@@ -114,7 +132,16 @@ pub fn run(spec_path: &Path) -> anyhow::Result<()> {
     let metrics = run_plan(&context)?;
     let seconds = started.elapsed().as_secs_f64();
     reporter.finish();
-    let result = build_result(&context, metrics, &counts, &busy_retries, rss_samples, bookkeeping_ns, seconds)?;
+    let mut result = build_result(
+        &context,
+        metrics,
+        &counts,
+        &busy_retries,
+        rss_samples,
+        bookkeeping_ns,
+        seconds,
+    )?;
+    result.rogue_closes = rogue.map_or(0, RogueCloser::stop);
     util::write_json_atomic(&context.spec.result_path, &result)
 }
 
@@ -162,7 +189,12 @@ fn build_result(
     let c = &context.counters;
     let ops = OpKind::ALL
         .iter()
-        .map(|k| (k.as_str().to_string(), c.ops[WorkerCounters::op_index(*k)].load(Ordering::Relaxed)))
+        .map(|k| {
+            (
+                k.as_str().to_string(),
+                c.ops[WorkerCounters::op_index(*k)].load(Ordering::Relaxed),
+            )
+        })
         .collect();
     let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
     let cli_hits = get(&c.cli_hits);
@@ -174,7 +206,11 @@ fn build_result(
         completed: !context.stop.load(Ordering::Relaxed),
         ops,
         errors: get(&c.errors) + get(&counts.errors),
-        error_samples: c.error_samples.lock().map(|s| s.clone()).unwrap_or_default(),
+        error_samples: c
+            .error_samples
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default(),
         gets: get(&counts.gets),
         puts: get(&counts.puts),
         hits: get(&counts.hits),
@@ -200,6 +236,12 @@ fn build_result(
         bookkeeping_ns_per_op: bookkeeping_ns,
         op_time_ns: u128::from(get(&c.op_time_ns)),
         seconds,
+        source_faults: c
+            .source_faults
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default(),
+        rogue_closes: 0,
     })
 }
 
@@ -235,7 +277,7 @@ fn spawn_progress(
                 c.total_ops(),
                 c.errors.load(Ordering::Relaxed)
             );
-            if tick % 2 == 0
+            if tick.is_multiple_of(2)
                 && let Some(kib) = util::resident_kib()
             {
                 rss_samples

@@ -4,12 +4,14 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use trifecta::analysis::{CacheStatus, FileSymbols};
+use trifecta::analysis::{AnalyzeError, CacheStatus, FileSymbols};
 use trifecta::search::{self, Query};
 use trifecta::symbols;
 
 use super::WorkerContext;
 use super::spec::OpKind;
+use crate::faults::Fault;
+use crate::faults::sources::{self, Expected, SourceMode};
 use crate::{corpus, metrics, util};
 
 /// Segment-relative files that name an importable module, with their dotted module name.
@@ -28,7 +30,9 @@ fn module_name(rel: &str) -> Option<String> {
     let parts: Vec<&str> = stem.split('/').collect();
     let valid = parts.iter().all(|p| {
         let mut chars = p.chars();
-        chars.next().is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+        chars
+            .next()
+            .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
             && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
     });
     (valid && stem != "__init__").then(|| parts.join("."))
@@ -100,11 +104,19 @@ fn wait_until(context: &WorkerContext, at: Instant) {
 }
 
 /// Scheduled operations that never started because the generator fell behind.
-fn count_dropped(context: &WorkerContext, intended: Option<Instant>, interval: Option<Duration>, deadline: Instant) {
+fn count_dropped(
+    context: &WorkerContext,
+    intended: Option<Instant>,
+    interval: Option<Duration>,
+    deadline: Instant,
+) {
     if let (Some(intended), Some(interval)) = (intended, interval) {
         let behind = deadline.saturating_duration_since(intended);
         let missed = (behind.as_secs_f64() / interval.as_secs_f64()).ceil() as u64;
-        context.counters.dropped.fetch_add(missed, Ordering::Relaxed);
+        context
+            .counters
+            .dropped
+            .fetch_add(missed, Ordering::Relaxed);
     }
 }
 
@@ -137,6 +149,7 @@ fn run_op(context: &WorkerContext, kind: OpKind, rng: &mut fastrand::Rng) {
         OpKind::Search => search_op(context, rng),
         OpKind::Cli => cli_op(context, rng),
         OpKind::Mutate => mutate_op(context, rng),
+        OpKind::Fault => fault_op(context, rng),
     }
 }
 
@@ -150,17 +163,107 @@ fn symbols_op(context: &WorkerContext, rel: &str, rng: &mut fastrand::Rng) {
     }
 }
 
+/// Re-parses a hit's bytes and compares, counted in the oracle; true when the hit was wrong.
+fn verify_hit(context: &WorkerContext, found: &FileSymbols) -> bool {
+    let fresh = symbols::extract(&found.source);
+    let wrong = fresh != *found.table;
+    let mut oracle = context
+        .counters
+        .oracle
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    oracle.hits_total += 1;
+    oracle.hits_verified += 1;
+    if wrong {
+        oracle.wrong_hits += 1;
+        if oracle.wrong_samples.len() < 10 {
+            oracle.wrong_samples.push(format!(
+                "{} key {} (after a hostile edit)",
+                found.file_rel, found.key
+            ));
+        }
+    }
+    wrong
+}
+
+/// A hostile source edit, then a lookup of the touched file, which must give the expected
+/// answer; a hit is always re-parsed and compared.
+fn fault_op(context: &WorkerContext, rng: &mut fastrand::Rng) {
+    let mode = SourceMode::ALL[rng.usize(0..SourceMode::ALL.len())];
+    let seq = rng.u64(..);
+    let root = &context.analyzer.segment.root;
+    let target = match sources::apply(
+        root,
+        &context.corpus.python,
+        context.spec.worker,
+        seq,
+        mode,
+        rng,
+    ) {
+        Ok(target) => target,
+        Err(err) => {
+            return context
+                .counters
+                .error(format!("fault {}: {err:#}", mode.as_str()));
+        }
+    };
+    let outcome = context.analyzer.symbols(&root.join(&target.rel));
+    let wrong = match &outcome {
+        Ok(found) if found.status == CacheStatus::Hit => verify_hit(context, found),
+        _ => false,
+    };
+    let as_expected = matches!(
+        (target.expected, &outcome),
+        (Expected::Answer, Ok(_))
+            | (Expected::NotPython, Err(AnalyzeError::NotPython(_)))
+            | (Expected::TooLarge, Err(AnalyzeError::TooLarge { .. }))
+    );
+    let mut faults = context
+        .counters
+        .source_faults
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let entry = faults.entry(mode.as_str().to_string()).or_default();
+    entry.injected += 1;
+    entry.wrong_hits += u64::from(wrong);
+    if as_expected {
+        entry.answered += 1;
+    } else {
+        entry.unexpected += 1;
+        drop(faults);
+        let got = match &outcome {
+            Ok(_) => "symbols".to_string(),
+            Err(err) => err.to_string(),
+        };
+        context.counters.error(format!(
+            "fault {} on {}: expected {:?}, got {got}",
+            mode.as_str(),
+            target.rel,
+            target.expected
+        ));
+    }
+}
+
 /// Re-parses the bytes a hit was looked up with and compares: a difference is a wrong hit.
 fn check_with_oracle(context: &WorkerContext, found: &FileSymbols, rng: &mut fastrand::Rng) {
-    let mut oracle = context.counters.oracle.lock().unwrap_or_else(|p| p.into_inner());
+    let mut oracle = context
+        .counters
+        .oracle
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     oracle.hits_total += 1;
-    let due = oracle.hits_verified < context.spec.oracle_min || rng.f64() < context.spec.oracle_fraction;
+    let due =
+        oracle.hits_verified < context.spec.oracle_min || rng.f64() < context.spec.oracle_fraction;
     if !due {
         return;
     }
     drop(oracle);
     let fresh = symbols::extract(&found.source);
-    let mut oracle = context.counters.oracle.lock().unwrap_or_else(|p| p.into_inner());
+    let mut oracle = context
+        .counters
+        .oracle
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     oracle.hits_verified += 1;
     if fresh != *found.table {
         oracle.wrong_hits += 1;
@@ -182,10 +285,12 @@ fn search_op(context: &WorkerContext, rng: &mut fastrand::Rng) {
     match Query::parse(text) {
         Ok(query) => {
             let outcome = search::search_segment(&context.analyzer, &query, 10);
-            if outcome.files_skipped > 0 {
-                context
-                    .counters
-                    .error(format!("search '{text}': {} files skipped", outcome.files_skipped));
+            // Hostile sources (binary, huge) are skipped by design when that fault is on.
+            if outcome.files_skipped > 0 && !context.spec.faults.contains(&Fault::Sources) {
+                context.counters.error(format!(
+                    "search '{text}': {} files skipped",
+                    outcome.files_skipped
+                ));
             }
         }
         Err(err) => context.counters.error(format!("search '{text}': {err}")),
@@ -195,14 +300,21 @@ fn search_op(context: &WorkerContext, rng: &mut fastrand::Rng) {
 /// One real `trifecta ast symbols` process, end to end.
 fn cli_op(context: &WorkerContext, rng: &mut fastrand::Rng) {
     if context.modules.is_empty() {
-        context.counters.error("cli: no importable module in the corpus".into());
+        context
+            .counters
+            .error("cli: no importable module in the corpus".into());
         return;
     }
     let (rel, module) = &context.modules[rng.usize(0..context.modules.len())];
     let cli = &context.spec.cli;
     let output = Command::new(&cli.program)
         .args(&cli.prefix)
-        .args(["ast", "symbols", &format!("sym://python/mod/{module}"), "--segment"])
+        .args([
+            "ast",
+            "symbols",
+            &format!("sym://python/mod/{module}"),
+            "--segment",
+        ])
         .arg(&context.analyzer.segment.root)
         .env_remove("TRIFECTA_TELEMETRY_DIR")
         .env_remove("TRIFECTA_NO_TELEMETRY")
@@ -212,13 +324,21 @@ fn cli_op(context: &WorkerContext, rng: &mut fastrand::Rng) {
         .output();
     let output = match output {
         Ok(output) => output,
-        Err(err) => return context.counters.error(format!("cli {rel}: could not start: {err}")),
+        Err(err) => {
+            return context
+                .counters
+                .error(format!("cli {rel}: could not start: {err}"));
+        }
     };
     let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
     let counters = &context.counters;
     match (output.status.success(), answer["cache_status"].as_str()) {
-        (true, Some("hit")) => counters.cli_hits.fetch_add(1, Ordering::Relaxed),
-        (true, Some(_)) => counters.cli_misses.fetch_add(1, Ordering::Relaxed),
+        (true, Some("hit")) => {
+            counters.cli_hits.fetch_add(1, Ordering::Relaxed);
+        }
+        (true, Some(_)) => {
+            counters.cli_misses.fetch_add(1, Ordering::Relaxed);
+        }
         _ => {
             let stderr = String::from_utf8_lossy(&output.stderr);
             counters.error(format!(
@@ -227,7 +347,6 @@ fn cli_op(context: &WorkerContext, rng: &mut fastrand::Rng) {
                 answer["message"].as_str().unwrap_or(""),
                 stderr.trim()
             ));
-            return;
         }
     };
 }

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::faults::Fault;
 use crate::metrics::Sample;
 
 /// The phases of a soak.
@@ -42,11 +43,19 @@ pub enum OpKind {
     Cli,
     /// Edit a source file.
     Mutate,
+    /// A hostile source edit followed by a lookup (with `--faults sources`).
+    Fault,
 }
 
 impl OpKind {
     /// All kinds, in a fixed order.
-    pub const ALL: [OpKind; 4] = [OpKind::Symbols, OpKind::Search, OpKind::Cli, OpKind::Mutate];
+    pub const ALL: [OpKind; 5] = [
+        OpKind::Symbols,
+        OpKind::Search,
+        OpKind::Cli,
+        OpKind::Mutate,
+        OpKind::Fault,
+    ];
 
     /// Lowercase name (also the histogram name).
     pub fn as_str(self) -> &'static str {
@@ -55,6 +64,7 @@ impl OpKind {
             OpKind::Search => "search",
             OpKind::Cli => "cli",
             OpKind::Mutate => "mutate",
+            OpKind::Fault => "fault",
         }
     }
 
@@ -71,7 +81,10 @@ pub enum Plan {
     /// One `symbols` operation per listed file (the cold pass).
     Shard { files: Vec<String> },
     /// Operations drawn from the mix until the deadline.
-    Timed { duration_ms: u64, mix: Vec<(OpKind, u32)> },
+    Timed {
+        duration_ms: u64,
+        mix: Vec<(OpKind, u32)>,
+    },
 }
 
 /// The command that runs the `trifecta` CLI.
@@ -107,6 +120,21 @@ pub struct WorkerSpec {
     pub cli: CliCommand,
     pub run_id: String,
     pub result_path: PathBuf,
+    /// Faults this worker injects itself (`sources`, `rogue-close`).
+    pub faults: Vec<Fault>,
+    /// How often the cache runs a `quick_check` in this worker.
+    pub quick_check_interval_ms: u64,
+}
+
+/// Outcomes of one hostile-source mode in one worker.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SourceFaultCount {
+    pub injected: u64,
+    /// Lookups that gave the expected answer (symbols, `NOT_PYTHON` or `TOO_LARGE`).
+    pub answered: u64,
+    /// Lookups that failed otherwise.
+    pub unexpected: u64,
+    pub wrong_hits: u64,
 }
 
 /// Oracle tallies.
@@ -157,4 +185,8 @@ pub struct WorkerResult {
     pub bookkeeping_ns_per_op: f64,
     pub op_time_ns: u128,
     pub seconds: f64,
+    /// Hostile-source faults by mode.
+    pub source_faults: BTreeMap<String, SourceFaultCount>,
+    /// Rogue opens-and-closes of the database file.
+    pub rogue_closes: u64,
 }

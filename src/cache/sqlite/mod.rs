@@ -185,10 +185,12 @@ impl SqliteCache {
         result
     }
 
-    /// Checks the schema version and runs a `quick_check` when one is due.
+    /// Checks the schema version and the journal mode, and runs a `quick_check` when one is
+    /// due. A new file (no schema, not in WAL mode yet) needs a migration: it is set up under
+    /// the exclusive lock.
     fn validate_new_generation(&self, conn: &Connection) -> Result<(), CacheError> {
         let version = schema::stored_version(conn).map_err(|e| self.classify(e))?;
-        if version != SCHEMA_VERSION {
+        if version != SCHEMA_VERSION || !pool::is_wal(conn).map_err(|e| self.classify(e))? {
             return Err(CacheError::NeedsMigration {
                 path: self.path.clone(),
             });
@@ -417,7 +419,7 @@ impl SqliteCache {
     }
 
     fn create_fresh(&self) -> Result<(), CacheError> {
-        let mut conn = self.pool.open().map_err(|e| self.classify(e))?;
+        let mut conn = self.pool.open_wal().map_err(|e| self.classify(e))?;
         match schema::migrate(&mut conn).map_err(|e| self.classify(e))? {
             MigrationOutcome::TooNew { found } => Err(CacheError::Config(format!(
                 "cache database schema v{found} is newer than this build supports (v{SCHEMA_VERSION})"

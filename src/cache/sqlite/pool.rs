@@ -161,7 +161,10 @@ impl ConnectionPool {
         }
     }
 
-    /// Opens and configures one connection.
+    /// Opens and configures one connection. It does not change the journal mode: putting a
+    /// new file in WAL mode is left to [`ConnectionPool::open_wal`], which maintenance runs
+    /// under the exclusive lock (connections converting one new file at once block each other
+    /// inside SQLite).
     pub fn open(&self) -> rusqlite::Result<Connection> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -170,7 +173,16 @@ impl ConnectionPool {
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
         self.set_wait_on_busy(&mut conn, true)?;
         conn.set_prepared_statement_cache_capacity(32);
-        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))?;
+        conn.execute_batch(
+            "PRAGMA synchronous=NORMAL; PRAGMA journal_size_limit=16777216; PRAGMA temp_store=MEMORY;",
+        )?;
+        Ok(conn)
+    }
+
+    /// Opens a connection and puts the file in WAL mode (a no-op when it already is).
+    pub fn open_wal(&self) -> rusqlite::Result<Connection> {
+        let conn = self.open()?;
+        let mode = self.switch_to_wal(&conn)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(rusqlite::Error::SqliteFailure(
                 rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
@@ -179,11 +191,33 @@ impl ConnectionPool {
                 )),
             ));
         }
-        conn.execute_batch(
-            "PRAGMA synchronous=NORMAL; PRAGMA journal_size_limit=16777216; PRAGMA temp_store=MEMORY;",
-        )?;
         Ok(conn)
     }
+
+    /// Puts `conn` in WAL mode. SQLite can answer the switch with `SQLITE_BUSY` at once,
+    /// without calling the busy handler, while another connection has the new file open, so
+    /// the switch is retried here with the same patience.
+    fn switch_to_wal(&self, conn: &Connection) -> rusqlite::Result<String> {
+        let mut wait = busy_handler(self.busy_timeout, self.busy_retries.clone());
+        let mut attempt = 0;
+        loop {
+            match conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0)) {
+                Err(err)
+                    if err.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                        && wait(attempt) =>
+                {
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// Whether the database file is in WAL mode (the file's header decides; a new file is not).
+pub fn is_wal(conn: &Connection) -> rusqlite::Result<bool> {
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))?;
+    Ok(mode.eq_ignore_ascii_case("wal"))
 }
 
 /// Sleeps briefly and retries while another writer holds SQLite's lock, up to `timeout`.
