@@ -57,8 +57,8 @@ pub fn shard_loop(context: &WorkerContext, thread: u64, files: &[String]) {
             return;
         }
         let started = Instant::now();
-        symbols_op(context, rel, &mut rng);
-        finish(context, OpKind::Symbols, started, None);
+        let ended = symbols_op(context, rel, &mut rng);
+        finish(context, OpKind::Symbols, started, ended, None);
     }
 }
 
@@ -91,8 +91,8 @@ pub fn timed_loop(context: &WorkerContext, thread: u64, mix: &[(OpKind, u32)], d
         }
         let kind = pick(mix, total_weight, &mut rng);
         let started = Instant::now();
-        run_op(context, kind, &mut rng);
-        finish(context, kind, started, intended);
+        let ended = run_op(context, kind, &mut rng);
+        finish(context, kind, started, ended, intended);
     }
 }
 
@@ -131,8 +131,15 @@ fn pick(mix: &[(OpKind, u32)], total_weight: u32, rng: &mut fastrand::Rng) -> Op
     OpKind::Symbols
 }
 
-fn finish(context: &WorkerContext, kind: OpKind, started: Instant, intended: Option<Instant>) {
-    let ended = Instant::now();
+/// Records an operation that ran from `started` to `ended` (the harness's own checks after
+/// `ended`, such as the oracle's re-parse, are not part of it).
+fn finish(
+    context: &WorkerContext,
+    kind: OpKind,
+    started: Instant,
+    ended: Instant,
+    intended: Option<Instant>,
+) {
     metrics::record_op(kind.as_str(), started, ended);
     if let Some(intended) = intended {
         metrics::record_open_loop(kind.as_str(), intended, started, ended);
@@ -140,27 +147,33 @@ fn finish(context: &WorkerContext, kind: OpKind, started: Instant, intended: Opt
     context.counters.count_op(kind, ended - started);
 }
 
-fn run_op(context: &WorkerContext, kind: OpKind, rng: &mut fastrand::Rng) {
+/// Runs one operation; returns when its measured part ended.
+fn run_op(context: &WorkerContext, kind: OpKind, rng: &mut fastrand::Rng) -> Instant {
     match kind {
         OpKind::Symbols => {
             let rel = &context.corpus.python[rng.usize(0..context.corpus.python.len())];
-            symbols_op(context, rel, rng);
+            return symbols_op(context, rel, rng);
         }
         OpKind::Search => search_op(context, rng),
         OpKind::Cli => cli_op(context, rng),
         OpKind::Mutate => mutate_op(context, rng),
         OpKind::Fault => fault_op(context, rng),
     }
+    Instant::now()
 }
 
-/// Symbols of one file through the cache; a sample of hits is re-parsed by the oracle.
-fn symbols_op(context: &WorkerContext, rel: &str, rng: &mut fastrand::Rng) {
+/// Symbols of one file through the cache; a sample of hits is re-parsed by the oracle after
+/// the measured part, which is over at the returned instant.
+fn symbols_op(context: &WorkerContext, rel: &str, rng: &mut fastrand::Rng) -> Instant {
     let path = context.analyzer.segment.root.join(rel);
-    match context.analyzer.symbols(&path) {
+    let outcome = context.analyzer.symbols(&path);
+    let ended = Instant::now();
+    match outcome {
         Ok(found) if found.status == CacheStatus::Hit => check_with_oracle(context, &found, rng),
         Ok(_) => {}
         Err(err) => context.counters.error(format!("symbols {rel}: {err}")),
     }
+    ended
 }
 
 /// Re-parses a hit's bytes and compares, counted in the oracle; true when the hit was wrong.
