@@ -472,3 +472,35 @@ fn segment_resolves_relative_paths_and_cache_files() {
     assert!(Segment::open(&file).is_err());
     assert!(Segment::open(&seg.base.join("missing")).is_err());
 }
+
+#[test]
+fn a_database_switched_out_of_wal_is_switched_back_and_keeps_its_entries() {
+    let seg = TestSegment::new();
+    let (k, m) = (key("wal.py", b"wal"), meta_for(b"wal", 1));
+    {
+        let stack = seg.stack(true);
+        stack.cache.put(&k, &m, &table_for("wal")).unwrap();
+    }
+    let journal_mode = |conn: &rusqlite::Connection| -> String {
+        conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap()
+    };
+    {
+        // Another tool turns WAL off (this also folds the WAL into the database file).
+        let raw = rusqlite::Connection::open(seg.segment.db_path()).unwrap();
+        let mode: String = raw
+            .query_row("PRAGMA journal_mode=DELETE", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "delete");
+    }
+
+    let stack = seg.stack(true);
+    let hit = stack.cache.get(&k, &m).unwrap();
+    assert_eq!(
+        hit.hit().map(|v| v.as_ref().clone()),
+        Some(table_for("wal"))
+    );
+    let raw = rusqlite::Connection::open(seg.segment.db_path()).unwrap();
+    assert_eq!(journal_mode(&raw), "wal");
+    assert!(stack.cache.check(true).unwrap().ok);
+}

@@ -29,7 +29,7 @@ pub const EVENTS_ENV: &str = "TRIFECTA_TEST_EVENTS";
 /// Printed by a child whose role completed.
 pub const CHILD_OK: &str = "TRIFECTA-TEST-CHILD-OK";
 /// Lock and busy timeout of the configurations the tests build.
-pub const PATIENCE: Duration = Duration::from_secs(60);
+pub const PATIENCE: Duration = Duration::from_secs(120);
 /// Run id of the telemetry the tests configure.
 pub const RUN_ID: &str = "itest-run";
 

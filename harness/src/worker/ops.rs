@@ -176,27 +176,15 @@ fn symbols_op(context: &WorkerContext, rel: &str, rng: &mut fastrand::Rng) -> In
     ended
 }
 
-/// Re-parses a hit's bytes and compares, counted in the oracle; true when the hit was wrong.
+/// A hit after a hostile edit: always re-parsed and compared; true when it was wrong.
 fn verify_hit(context: &WorkerContext, found: &FileSymbols) -> bool {
-    let fresh = symbols::extract(&found.source);
-    let wrong = fresh != *found.table;
-    let mut oracle = context
+    context
         .counters
         .oracle
         .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    oracle.hits_total += 1;
-    oracle.hits_verified += 1;
-    if wrong {
-        oracle.wrong_hits += 1;
-        if oracle.wrong_samples.len() < 10 {
-            oracle.wrong_samples.push(format!(
-                "{} key {} (after a hostile edit)",
-                found.file_rel, found.key
-            ));
-        }
-    }
-    wrong
+        .unwrap_or_else(|p| p.into_inner())
+        .hits_total += 1;
+    compare_with_fresh_parse(context, found, " (after a hostile edit)")
 }
 
 /// A hostile source edit, then a lookup of the touched file, which must give the expected
@@ -257,32 +245,38 @@ fn fault_op(context: &WorkerContext, rng: &mut fastrand::Rng) {
     }
 }
 
-/// Re-parses the bytes a hit was looked up with and compares: a difference is a wrong hit.
+/// Counts a hit and, for the first `oracle_min` hits and a fraction after that, re-parses
+/// and compares.
 fn check_with_oracle(context: &WorkerContext, found: &FileSymbols, rng: &mut fastrand::Rng) {
-    let mut oracle = context
-        .counters
-        .oracle
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    oracle.hits_total += 1;
-    let due =
-        oracle.hits_verified < context.spec.oracle_min || rng.f64() < context.spec.oracle_fraction;
-    if !due {
-        return;
+    let due = {
+        let mut oracle = context
+            .counters
+            .oracle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        oracle.hits_total += 1;
+        oracle.hits_verified < context.spec.oracle_min || rng.f64() < context.spec.oracle_fraction
+    };
+    if due {
+        compare_with_fresh_parse(context, found, "");
     }
-    drop(oracle);
+}
+
+/// Re-parses the bytes a hit was looked up with and compares: a difference is a wrong hit.
+fn compare_with_fresh_parse(context: &WorkerContext, found: &FileSymbols, note: &str) -> bool {
     let fresh = symbols::extract(&found.source);
+    let wrong = fresh != *found.table;
     let mut oracle = context
         .counters
         .oracle
         .lock()
         .unwrap_or_else(|p| p.into_inner());
     oracle.hits_verified += 1;
-    if fresh != *found.table {
+    if wrong {
         oracle.wrong_hits += 1;
         if oracle.wrong_samples.len() < 10 {
             oracle.wrong_samples.push(format!(
-                "{} key {}: cached {} symbols, fresh parse {}",
+                "{} key {}: cached {} symbols, fresh parse {}{note}",
                 found.file_rel,
                 found.key,
                 found.table.symbols.len(),
@@ -290,6 +284,7 @@ fn check_with_oracle(context: &WorkerContext, found: &FileSymbols, rng: &mut fas
             ));
         }
     }
+    wrong
 }
 
 fn search_op(context: &WorkerContext, rng: &mut fastrand::Rng) {

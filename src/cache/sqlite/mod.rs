@@ -424,10 +424,14 @@ impl SqliteCache {
             MigrationOutcome::TooNew { found } => Err(CacheError::Config(format!(
                 "cache database schema v{found} is newer than this build supports (v{SCHEMA_VERSION})"
             ))),
-            _ => {
+            // A new, empty schema needs no check yet.
+            MigrationOutcome::Migrated { .. } => {
                 record_quick_check(&conn);
                 Ok(())
             }
+            // Migrated by someone else, or only the journal mode changed: nothing was
+            // checked here, so a due quick_check stays due.
+            MigrationOutcome::AlreadyCurrent => Ok(()),
         }
     }
 
