@@ -348,3 +348,34 @@ fn check_reports_damage_and_an_explicit_recovery_rebuilds() {
         Some(v)
     );
 }
+
+#[test]
+fn a_due_quick_check_finds_damage_under_an_open_handle() {
+    let seg = populated_segment();
+    let mut config = seg.config(true);
+    config.sqlite.quick_check_interval = Duration::from_millis(100);
+    let stack = build_cache(config).unwrap();
+    let cache = stack.cache.as_ref();
+    let (k, m, v) = entry(0);
+    assert_eq!(
+        cache.get(&k, &m).unwrap(),
+        Lookup::Hit(std::sync::Arc::new(v))
+    );
+
+    // Damage in place while the handle and its connections stay open: no lookup needs to read
+    // a damaged page for the periodic check to find it.
+    garbage_pages(&seg.segment.db_path());
+    std::thread::sleep(Duration::from_millis(150));
+    for i in 0..ENTRIES {
+        let (k, m, v) = entry(i);
+        if let Lookup::Hit(got) = cache.get(&k, &m).unwrap() {
+            assert_eq!(got.as_ref(), &v, "wrong hit");
+        }
+    }
+    assert!(
+        !events_named(&seg.events(), "ast.cache.corruption_detected").is_empty(),
+        "the due quick_check did not find the damage"
+    );
+    assert!(!quarantined_files(&seg.segment).is_empty());
+    assert!(cache.check(true).unwrap().ok);
+}

@@ -46,7 +46,7 @@ impl Default for SqliteConfig {
             size_warning_bytes: 500 * 1000 * 1000,
             ttl: Duration::from_secs(7 * 24 * 3600),
             quick_check_interval: Duration::from_secs(3600),
-            flush_interval: Duration::from_secs(1),
+            flush_interval: Duration::from_secs(5),
         }
     }
 }
@@ -54,7 +54,7 @@ impl Default for SqliteConfig {
 /// Access times are stored with this granularity, so a hit writes at most once a minute.
 const ACCESS_GRANULARITY_S: i64 = 60;
 /// Pending counter updates that force a flush.
-const FLUSH_AFTER_OPS: u64 = 1024;
+const FLUSH_AFTER_OPS: u64 = 8192;
 /// Rows removed per statement by eviction and TTL expiry.
 const REMOVE_BATCH: i64 = 500;
 /// Most batches one eviction pass runs (bounded even if the limits cannot be met).
@@ -98,6 +98,8 @@ pub struct SqliteCache {
     /// cleared) by a recovery, so every thread that found the same file corrupt sees that it
     /// was replaced.
     corrupt_file: Mutex<Option<Option<pool::FileId>>>,
+    /// When this process last ran (or found not due) a `quick_check`.
+    last_quick_check: Mutex<Instant>,
 }
 
 impl SqliteCache {
@@ -112,6 +114,7 @@ impl SqliteCache {
             pending: Mutex::new(Pending::default()),
             puts: AtomicU64::new(0),
             corrupt_file: Mutex::new(None),
+            last_quick_check: Mutex::new(Instant::now()),
         }
     }
 
@@ -211,6 +214,33 @@ impl SqliteCache {
         }
         self.warn_if_large();
         Ok(())
+    }
+
+    /// Runs a `quick_check` when `quick_check_interval` has passed since the last one in this
+    /// process (one thread at a time; the others go on). Damage that no lookup has read yet is
+    /// found this way in long-lived processes, and a failure is corruption like any other.
+    fn quick_check_if_due(&self) -> Result<(), CacheError> {
+        let Ok(mut last) = self.last_quick_check.try_lock() else {
+            return Ok(());
+        };
+        if last.elapsed() < self.config.quick_check_interval {
+            return Ok(());
+        }
+        *last = Instant::now();
+        drop(last);
+        let report = self.check_from_disk(false)?;
+        if !report.ok {
+            return Err(self.corrupt(format!("quick_check failed: {}", report.result)));
+        }
+        Ok(())
+    }
+
+    /// Runs a check on a connection of its own, opened for it: a pooled connection may answer
+    /// from its page cache, which SQLite keeps while the WAL index is unchanged, so damage
+    /// written to the file behind SQLite's back would go unseen.
+    fn check_from_disk(&self, full: bool) -> Result<CheckReport, CacheError> {
+        let conn = self.pool.open().map_err(|e| self.classify(e))?;
+        run_check(&conn, full).map_err(|e| self.classify(e))
     }
 
     fn corrupt(&self, message: String) -> CacheError {
@@ -481,6 +511,7 @@ impl AstCache for SqliteCache {
     }
 
     fn get(&self, key: &CacheKey, source: &SourceMeta) -> Result<Lookup, CacheError> {
+        self.quick_check_if_due()?;
         let (lookup, touch) = self.with_conn(|conn| self.lookup(conn, key, source))?;
         self.record_lookup(&lookup, touch.then_some(key));
         Ok(lookup)
@@ -606,7 +637,7 @@ impl AstCache for SqliteCache {
     }
 
     fn check(&self, full: bool) -> Result<CheckReport, CacheError> {
-        let report = self.with_conn(|conn| Ok(run_check(conn, full)?));
+        let report = self.check_from_disk(full);
         match report {
             Ok(report) => {
                 if report.ok {
@@ -697,17 +728,16 @@ fn delete_key(conn: &Connection, key: &CacheKey) -> rusqlite::Result<bool> {
 }
 
 fn read_totals(conn: &Connection) -> rusqlite::Result<(u64, u64)> {
-    conn.query_row(
+    let mut stmt = conn.prepare_cached(
         "SELECT (SELECT value FROM counters WHERE name = 'entries'),
                 (SELECT value FROM counters WHERE name = 'bytes')",
-        [],
-        |row| {
-            Ok((
-                row.get::<_, i64>(0)?.max(0) as u64,
-                row.get::<_, i64>(1)?.max(0) as u64,
-            ))
-        },
-    )
+    )?;
+    stmt.query_row([], |row| {
+        Ok((
+            row.get::<_, i64>(0)?.max(0) as u64,
+            row.get::<_, i64>(1)?.max(0) as u64,
+        ))
+    })
 }
 
 fn commit_pending(conn: &mut Connection, pending: &Pending) -> rusqlite::Result<()> {
