@@ -126,7 +126,6 @@ pub struct Sample {
     /// Milliseconds since the soak started.
     pub at_ms: f64,
     pub micros: u64,
-    pub op: String,
 }
 
 /// What one thread recorded.
@@ -216,7 +215,6 @@ pub fn record_op(op: &str, start: Instant, end: Instant) {
             local.spikes.push(Sample {
                 at_ms: start_ms,
                 micros: us,
-                op: op.to_string(),
             });
         }
     });
@@ -244,7 +242,6 @@ pub fn record_wait(started: Instant, waited: Duration) {
             local.waits.push(Sample {
                 at_ms: offset_ms(started),
                 micros: us,
-                op: "lock_wait".into(),
             });
         }
     });

@@ -493,7 +493,7 @@ pub fn measure(report: &SoakReport, metric: &str) -> Option<f64> {
         "absolute_paths" => count(report.telemetry.absolute_paths),
         "db_bytes" => count(report.database.max_bytes),
         "lock_waits" => count(report.locks.lock_waits),
-        "lock_waits_in_windows" => count(report.locks.waits_in_windows),
+        "lock_waits_in_windows" => count(report.locks.wait_events_in_windows),
         "lock_timeouts" => count(report.locks.lock_timeouts),
         "ops_total" => count(report.ops.total),
         "ops_per_second" => Some(report.ops.ops_per_second),

@@ -85,6 +85,7 @@ fn sample_report() -> SoakReport {
     r.cache.hit_rate_warm = 0.95;
     r.locks.lock_waits = 77;
     r.locks.waits_in_windows = 60;
+    r.locks.wait_events_in_windows = 64;
     r.locks.wait_threshold_us = 1_000;
     r.locks.windows = vec![WindowSummary {
         kind: "flock".into(),

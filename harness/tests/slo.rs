@@ -276,6 +276,7 @@ fn healthy_report() -> SoakReport {
     r.ops.ops_per_second = 216.7;
     r.locks.lock_waits = 37;
     r.locks.waits_in_windows = 30;
+    r.locks.wait_events_in_windows = 33;
     r.faults = vec![FaultSummary {
         mode: "corrupt:truncated".into(),
         injected: 3,
@@ -352,6 +353,7 @@ fn failures_are_reported_with_their_measurement() {
     r.integrity.ok = false;
     r.locks.lock_waits = 0;
     r.locks.waits_in_windows = 0;
+    r.locks.wait_events_in_windows = 0;
     let results = evaluate(&default_slos(true, 2_000), &r);
     let failed: Vec<&str> = results
         .iter()

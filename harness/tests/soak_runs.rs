@@ -95,7 +95,7 @@ fn short_soak_passes_and_reconciles() {
     assert!(report["oracle"]["hits_verified"].as_u64().unwrap() >= 100);
     assert_eq!(report["integrity"]["integrity_check"], "ok");
     assert!(
-        report["locks"]["waits_in_windows"].as_u64().unwrap() > 0,
+        report["locks"]["wait_events_in_windows"].as_u64().unwrap() > 0,
         "interference produced no waits"
     );
     // Per-type totals add up to the total.

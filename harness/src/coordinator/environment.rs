@@ -19,11 +19,17 @@ pub fn now_rfc3339() -> String {
 /// Current UTC time, RFC 3339 with milliseconds, in the format of telemetry `ts` (so the two
 /// compare as strings).
 pub fn now_rfc3339_ms() -> String {
+    rfc3339_ms_at(crate::util::unix_now_ns())
+}
+
+/// A Unix time in nanoseconds in the format of telemetry `ts`.
+pub fn rfc3339_ms_at(unix_ns: i128) -> String {
     let format = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );
-    time::OffsetDateTime::now_utc()
-        .format(&format)
+    time::OffsetDateTime::from_unix_timestamp_nanos(unix_ns)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
         .unwrap_or_default()
 }
 

@@ -534,6 +534,8 @@ impl Run {
             .iter()
             .map(|f| f.as_str().to_string())
             .collect();
+        report.locks.wait_events_in_windows =
+            self.wait_events_in_windows(phases, &audit.lock_waits);
         report.telemetry = audit.summary;
         if report.open_loop.as_ref().is_some_and(|o| o.saturated) {
             report.warnings.push(
@@ -553,6 +555,31 @@ impl Run {
             ..PhaseSummary::default()
         });
         Ok(())
+    }
+
+    /// `lock_wait` events whose time falls in a held window (with the attribution slack). An
+    /// event is written when its wait ends, which for a wait caused by a window is at the
+    /// window's end.
+    fn wait_events_in_windows(&self, phases: &[PhaseRun], waits: &[String]) -> u64 {
+        let stamp = |ms: f64| environment::rfc3339_ms_at(self.epoch_unix_ns + (ms * 1e6) as i128);
+        let windows: Vec<(String, String)> = phases
+            .iter()
+            .flat_map(|p| p.windows.iter().filter(|w| w.held))
+            .map(|w| {
+                (
+                    stamp(w.start_ms - assemble::WINDOW_SLACK_MS),
+                    stamp(w.end_ms + assemble::WINDOW_SLACK_MS),
+                )
+            })
+            .collect();
+        waits
+            .iter()
+            .filter(|ts| {
+                windows.iter().any(|(start, end)| {
+                    ts.as_str() >= start.as_str() && ts.as_str() <= end.as_str()
+                })
+            })
+            .count() as u64
     }
 
     /// Final `integrity_check`, statistics and pragmas, through the library's own stack.

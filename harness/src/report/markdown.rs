@@ -578,12 +578,16 @@ fn locks(doc: &mut Doc, r: &SoakReport) {
         ("Lock timeouts", count(l.lock_timeouts)),
         ("Wait threshold", micros(l.wait_threshold_us as f64)),
         (
-            "Waits inside / outside windows",
+            "Waits inside / outside windows (surviving workers' samples)",
             format!(
                 "{} / {}",
                 count(l.waits_in_windows),
                 count(l.waits_outside_windows)
             ),
+        ),
+        (
+            "`lock_wait` events inside held windows (every process)",
+            count(l.wait_events_in_windows),
         ),
         ("Spike threshold", micros(l.spike_threshold_us as f64)),
         (

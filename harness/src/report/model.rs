@@ -180,8 +180,12 @@ pub struct LockSummary {
     pub lock_waits: u64,
     pub lock_timeouts: u64,
     pub wait_threshold_us: u64,
+    /// Waits sampled by the surviving workers inside / outside held windows.
     pub waits_in_windows: u64,
     pub waits_outside_windows: u64,
+    /// `ast.cache.lock_wait` events of every process (killed workers and CLI processes
+    /// included) that fell inside a held window: the evidence that the interference worked.
+    pub wait_events_in_windows: u64,
     /// Slow operations (above `spike_threshold_us`) inside and outside windows.
     pub spike_threshold_us: u64,
     pub spikes_in_windows: u64,

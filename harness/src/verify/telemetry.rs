@@ -38,6 +38,8 @@ pub struct Audit {
     pub detections: Vec<String>,
     /// `ts` of every lookup answered `corruption_recovered`.
     pub recovered_lookups: Vec<String>,
+    /// `ts` of every `ast.cache.lock_wait` event.
+    pub lock_waits: Vec<String>,
 }
 
 /// Streams every events file of `dir` and reconciles it with the workers' counts. Processes
@@ -75,6 +77,8 @@ pub fn audit(
                     let ts = || event["ts"].as_str().unwrap_or("").to_string();
                     if cmd == "ast.cache.corruption_detected" {
                         audit.detections.push(ts());
+                    } else if cmd == "ast.cache.lock_wait" {
+                        audit.lock_waits.push(ts());
                     } else if event["args"]["reason"] == "corruption_recovered" {
                         audit.recovered_lookups.push(ts());
                     }
