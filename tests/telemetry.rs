@@ -449,3 +449,17 @@ fn failing_operations_report_warnings_without_absolute_paths() {
         assert_well_formed(event, &seg.segment, &forbidden);
     }
 }
+
+#[test]
+fn a_torn_line_is_split_and_the_following_record_recovered() {
+    use trifecta::telemetry::reader::split_records;
+    let torn = br#"{"ts":"2026-01-01T00:00:00.000Z","pid":7,"cmd":"ast.ca"#;
+    let whole = br#"{"ts":"2026-01-01T00:00:00.001Z","pid":8,"cmd":"ast.cache.hit"}"#;
+    let line = [&torn[..], &whole[..]].concat();
+    let records = split_records(&line);
+    assert_eq!(records, vec![&torn[..], &whole[..]]);
+    assert!(serde_json::from_slice::<serde_json::Value>(records[1]).is_ok());
+    // A quote inside a string is escaped, so `{"ts":"` never starts inside a value.
+    let quoted = br#"{"ts":"x","args":{"q":"{\"ts\":\"y"}}"#;
+    assert_eq!(split_records(quoted), vec![&quoted[..]]);
+}

@@ -696,7 +696,11 @@ fn telemetry(doc: &mut Doc, r: &SoakReport) {
     let t = &r.telemetry;
     doc.facts(&[
         ("Lines read", count(t.lines)),
-        ("Unparsable lines", count(t.unparsable)),
+        ("Unparsable records", count(t.unparsable)),
+        (
+            "Fragments torn by a SIGKILL mid-write (killed worker's own event)",
+            count(t.torn_by_kill),
+        ),
         ("Missing events", count(t.missing_events)),
         ("Files (including rotated)", count(t.files)),
         ("Events with an absolute path", count(t.absolute_paths)),

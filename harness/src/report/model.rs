@@ -232,7 +232,11 @@ pub struct OracleSummary {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TelemetrySummary {
     pub lines: u64,
+    /// Records that did not parse and are not a fragment torn by a SIGKILL fault.
     pub unparsable: u64,
+    /// Fragments of a line whose writer was SIGKILLed in the middle of `write(2)` (their `pid`
+    /// is a killed worker's); the records around them are recovered whole.
+    pub torn_by_kill: u64,
     pub missing_events: u64,
     /// Events expected from the operations, by name.
     pub expected: BTreeMap<String, u64>,

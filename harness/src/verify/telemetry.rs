@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use trifecta::telemetry::reader::event_files;
+use trifecta::telemetry::reader::{event_files, split_records};
 
 use crate::report::model::TelemetrySummary;
 use crate::worker::spec::WorkerResult;
@@ -54,14 +54,13 @@ pub fn audit(
     killed: &[u32],
 ) -> anyhow::Result<Audit> {
     let mut audit = Audit::default();
-    let summary = &mut audit.summary;
     let mut by_pid: HashMap<u32, PidCounts> = HashMap::new();
     let files = if dir.exists() {
         event_files(dir)?
     } else {
         Vec::new()
     };
-    summary.files = files.len() as u64;
+    audit.summary.files = files.len() as u64;
     for path in &files {
         let reader = BufReader::new(std::fs::File::open(path)?);
         for line in reader.split(b'\n') {
@@ -69,38 +68,22 @@ pub fn audit(
             if line.is_empty() {
                 continue;
             }
-            summary.lines += 1;
-            match serde_json::from_slice::<Value>(&line) {
-                Ok(event) if event.is_object() => {
-                    let cmd = event["cmd"].as_str().unwrap_or("<none>").to_string();
-                    let pid = event["pid"].as_u64().unwrap_or(0) as u32;
-                    let ts = || event["ts"].as_str().unwrap_or("").to_string();
-                    if cmd == "ast.cache.corruption_detected" {
-                        audit.detections.push(ts());
-                    } else if cmd == "ast.cache.lock_wait" {
-                        audit.lock_waits.push(ts());
-                    } else if event["args"]["reason"] == "corruption_recovered" {
-                        audit.recovered_lookups.push(ts());
+            audit.summary.lines += 1;
+            for record in split_records(&line) {
+                match serde_json::from_slice::<Value>(record) {
+                    Ok(event) if event.is_object() => {
+                        count_event(&event, &mut audit, &mut by_pid, forbidden)
                     }
-                    *summary.found.entry(cmd.clone()).or_default() += 1;
-                    *by_pid
-                        .entry(pid)
-                        .or_default()
-                        .by_cmd
-                        .entry(cmd)
-                        .or_default() += 1;
-                    if has_absolute_path(&event, forbidden) {
-                        summary.absolute_paths += 1;
-                    }
+                    _ if torn_by(record, killed) => audit.summary.torn_by_kill += 1,
+                    _ => audit.summary.unparsable += 1,
                 }
-                _ => summary.unparsable += 1,
             }
         }
     }
     for pid in killed {
         by_pid.remove(pid);
     }
-    reconcile(summary, &by_pid, workers, lock_waits_by_pid);
+    reconcile(&mut audit.summary, &by_pid, workers, lock_waits_by_pid);
     audit.detections.sort();
     audit.recovered_lookups.sort();
     Ok(audit)
@@ -167,6 +150,49 @@ fn reconcile(
     );
     let lookups: u64 = by_pid.values().map(PidCounts::lookups).sum();
     summary.found.insert(LOOKUPS.to_string(), lookups);
+}
+
+/// Counts one parsed event and keeps the timestamps fault attribution needs.
+fn count_event(
+    event: &Value,
+    audit: &mut Audit,
+    by_pid: &mut HashMap<u32, PidCounts>,
+    forbidden: &[&str],
+) {
+    let cmd = event["cmd"].as_str().unwrap_or("<none>").to_string();
+    let pid = event["pid"].as_u64().unwrap_or(0) as u32;
+    let ts = event["ts"].as_str().unwrap_or("").to_string();
+    if cmd == "ast.cache.corruption_detected" {
+        audit.detections.push(ts);
+    } else if cmd == "ast.cache.lock_wait" {
+        audit.lock_waits.push(ts);
+    } else if event["args"]["reason"] == "corruption_recovered" {
+        audit.recovered_lookups.push(ts);
+    }
+    let summary = &mut audit.summary;
+    *summary.found.entry(cmd.clone()).or_default() += 1;
+    *by_pid
+        .entry(pid)
+        .or_default()
+        .by_cmd
+        .entry(cmd)
+        .or_default() += 1;
+    if has_absolute_path(event, forbidden) {
+        summary.absolute_paths += 1;
+    }
+}
+
+/// A fragment whose `"pid":N` names a process the kill fault SIGKILLed.
+fn torn_by(fragment: &[u8], killed: &[u32]) -> bool {
+    let text = String::from_utf8_lossy(fragment);
+    let Some(at) = text.find("\"pid\":") else {
+        return false;
+    };
+    let digits: String = text[at + 6..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse::<u32>().is_ok_and(|pid| killed.contains(&pid))
 }
 
 /// True when any string in the event is an absolute path or contains a forbidden fragment
