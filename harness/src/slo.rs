@@ -285,11 +285,6 @@ pub fn parse(spec: &str) -> Result<Slo, SloError> {
     })
 }
 
-/// Parses several specs, stopping at the first invalid one.
-pub fn parse_all<S: AsRef<str>>(specs: &[S]) -> Result<Vec<Slo>, SloError> {
-    specs.iter().map(|s| parse(s.as_ref())).collect()
-}
-
 /// Splits `metric op value` at the first operator character; parts are trimmed.
 fn split_operator(spec: &str) -> Option<(&str, Comparison, &str)> {
     let start = spec.find(['<', '>', '='])?;
